@@ -1,0 +1,184 @@
+"""The command-line tool: a thin argparse layer over the API.
+
+Exit codes: 0 done (also when nothing needed doing); 1 some files failed, the
+rest done and recorded (and `diff --exit-code` when there are differences);
+2 nothing done: bad arguments, a malformed URL, a missing local folder, missing
+credentials, no such bucket, access denied; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from typing import Any
+
+from . import __version__, api
+from .compare import COMPARE_MODES
+from .errors import BucketsyncError
+from .job import DEFAULT_JOBS
+from .plan import Plan, Problem
+
+
+class _Rule(argparse.Action):
+    """Collect --include and --exclude in the order given: later ones win."""
+
+    def __call__(self, parser: Any, namespace: Any, value: Any, option: Any = None) -> None:
+        rules = list(getattr(namespace, "filter_rules", None) or [])
+        rules.append((self.dest, value))
+        namespace.filter_rules = rules
+
+
+def _parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="bucketsync",
+        description="Keep a local folder and an S3 prefix identical, moving only what differs.",
+    )
+    parser.add_argument("--version", action="version", version=f"bucketsync {__version__}")
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    sync = commands.add_parser("sync", help="make DST identical to SRC")
+    _common(sync)
+    sync.add_argument("--dry-run", action="store_true", help="show what would be done; do nothing")
+    diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
+    _common(diff)
+    diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
+    return parser
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("src", metavar="SRC", help="a local folder or s3://bucket/prefix")
+    p.add_argument("dst", metavar="DST", help="a local folder or s3://bucket/prefix")
+    p.add_argument("--delete", action="store_true", help="delete what is only on the destination")
+    p.add_argument(
+        "--include",
+        dest="include",
+        action=_Rule,
+        metavar="PATTERN",
+        help="include paths matching this glob (repeatable; later rules win)",
+    )
+    p.add_argument(
+        "--exclude",
+        dest="exclude",
+        action=_Rule,
+        metavar="PATTERN",
+        help="exclude paths matching this glob (repeatable; later rules win)",
+    )
+    p.add_argument(
+        "--jobs",
+        type=int,
+        default=DEFAULT_JOBS,
+        metavar="N",
+        help=f"parallel transfers and checks (default {DEFAULT_JOBS})",
+    )
+    p.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: boto3's chain)")
+    p.add_argument("--profile", metavar="NAME", help="AWS profile from the shared config")
+    p.add_argument(
+        "--compare",
+        choices=COMPARE_MODES,
+        default="content",
+        help="how to decide a file changed (default: content)",
+    )
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
+    p.add_argument(
+        "--read-timeout",
+        type=float,
+        default=60.0,
+        metavar="SECONDS",
+        help="give up on a request after this long without data (default 60)",
+    )
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
+
+
+def _options(args: argparse.Namespace) -> dict[str, Any]:
+    options: dict[str, Any] = {
+        "delete": args.delete,
+        "filter_rules": tuple(getattr(args, "filter_rules", None) or ()),
+        "jobs": args.jobs,
+        "endpoint_url": args.endpoint_url,
+        "profile": args.profile,
+        "compare": args.compare,
+        "follow_symlinks": args.follow_symlinks,
+        "read_timeout": args.read_timeout,
+    }
+    if args.command == "sync":
+        options["dry_run"] = args.dry_run
+        options["progress"] = False if (args.no_progress or args.quiet or args.json) else None
+    return options
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    if args.debug:
+        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+    try:
+        return _run(args)
+    except BucketsyncError as e:
+        _error(str(e))
+        if args.debug:
+            raise
+        return e.exit_code
+    except KeyboardInterrupt:
+        _error("interrupted")
+        return 130
+    except Exception as e:  # a bug: say so in one line, unless --debug
+        if args.debug:
+            raise
+        _error(f"unexpected error ({type(e).__name__}): {e}; rerun with --debug for details")
+        return 1
+
+
+def _run(args: argparse.Namespace) -> int:
+    if args.command == "diff":
+        plan = api.diff(args.src, args.dst, **_options(args))
+        _show_plan(plan, args)
+        if plan.problems:
+            return 1
+        return 1 if args.exit_code and plan else 0
+    report = api.sync(args.src, args.dst, **_options(args))
+    if args.json:
+        print(json.dumps(report.to_dict(), indent=1))
+    else:
+        _show_actions(report.plan, args.quiet)
+        if not args.quiet:
+            print(report.summary_line())
+    _show_problems(report.errors, report.plan.warnings, args.quiet)
+    return 1 if report.errors else 0
+
+
+def _show_plan(plan: Plan, args: argparse.Namespace) -> None:
+    if args.json:
+        print(json.dumps({**plan.to_dict(), "dry_run": True}, indent=1))
+    else:
+        _show_actions(plan, args.quiet)
+        if not args.quiet:
+            print(f"{len(plan)} to do ({plan.bytes} B), {plan.unchanged} unchanged")
+    _show_problems(plan.problems, plan.warnings, args.quiet)
+
+
+def _show_actions(plan: Plan, quiet: bool) -> None:
+    if quiet:
+        return
+    for action in plan.actions:
+        print(f"{action.action:8} {action.path}  ({action.reason})")
+
+
+def _show_problems(problems: list[Problem], warnings: list[str], quiet: bool) -> None:
+    for problem in problems:
+        _error(f"{problem.path}: {problem.error}")
+    if warnings and not quiet:
+        print(
+            f"bucketsync: note: {len(warnings)} paths skipped, e.g. {warnings[0]}", file=sys.stderr
+        )
+
+
+def _error(message: str) -> None:
+    print(f"bucketsync: error: {message}", file=sys.stderr)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,62 @@
+"""The records that flow through a sync: local files, remote objects, state rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+Fingerprint = tuple[int, int, int, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class LocalFile:
+    """A regular file below the local folder, as one `stat` saw it."""
+
+    rel: str
+    size: int
+    mtime_ns: int
+    ctime_ns: int
+    ino: int
+    dev: int
+
+    @property
+    def fingerprint(self) -> Fingerprint:
+        """What must stay the same for the file's content to be trusted unchanged."""
+        return (self.dev, self.ino, self.size, self.mtime_ns, self.ctime_ns)
+
+
+@dataclass(frozen=True, slots=True)
+class RemoteObject:
+    """An object below the S3 prefix, as the listing saw it (ETag without quotes)."""
+
+    rel: str
+    key: str
+    size: int
+    etag: str
+    last_modified_ns: int
+    checksum_algorithm: str | None = None
+    checksum_type: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Record:
+    """A pair last known identical: this local file version and this remote ETag.
+
+    `crc64nvme` is the content's CRC64NVME; `md5` is kept when it was computed.
+    `racy` marks a fingerprint taken within the file system's timestamp
+    granularity of a write, which cannot be trusted (as in git's racy-clean rule).
+    """
+
+    rel: str
+    fingerprint: Fingerprint
+    racy: bool
+    crc64nvme: str
+    md5: str | None
+    etag: str
+    remote_size: int
+    verified_at: float
+
+    def local_matches(self, local: LocalFile) -> bool:
+        return not self.racy and self.fingerprint == local.fingerprint
+
+    def remote_matches(self, remote: RemoteObject) -> bool:
+        return self.etag == remote.etag and self.remote_size == remote.size

@@ -1,0 +1,86 @@
+"""One root error; each subclass also inherits the built-in it resembles.
+
+Every error carries the process exit code the command-line tool uses for it:
+2 when nothing was done (bad arguments, no bucket, no credentials, ...),
+1 when a single file failed and the rest of the sync went on.
+"""
+
+from __future__ import annotations
+
+
+class BucketsyncError(Exception):
+    """Root of every error bucketsync raises."""
+
+    exit_code = 1
+
+
+class UsageError(BucketsyncError, ValueError):
+    """Bad arguments: a malformed URL, two local paths, an unknown option value."""
+
+    exit_code = 2
+
+
+class NotFound(BucketsyncError, FileNotFoundError):
+    """Something that must exist does not."""
+
+    exit_code = 2
+
+
+class LocalFolderNotFound(NotFound):
+    """The local folder named on the command line does not exist."""
+
+
+class BucketNotFound(NotFound):
+    """The bucket does not exist on this endpoint."""
+
+
+class ObjectNotFound(NotFound):
+    """The object does not exist (it may have been deleted since the listing)."""
+
+    exit_code = 1
+
+
+class AccessDenied(BucketsyncError, PermissionError):
+    """The server refused the request for lack of permission."""
+
+    exit_code = 2
+
+
+class CredentialsError(BucketsyncError, PermissionError):
+    """No credentials were found, or the server rejected them."""
+
+    exit_code = 2
+
+
+class EndpointError(BucketsyncError, ConnectionError):
+    """The S3 endpoint could not be reached, or stopped answering."""
+
+    exit_code = 2
+
+
+class UnsafeKey(BucketsyncError, ValueError):
+    """A key that cannot be mapped to a path inside the local folder."""
+
+
+class PathConflict(BucketsyncError, FileExistsError):
+    """A key needs a folder where there is a file, or the reverse."""
+
+
+class ChecksumMismatch(BucketsyncError, OSError):
+    """Transferred bytes do not match the checksum the other side holds."""
+
+
+class RemoteChanged(BucketsyncError):
+    """The remote object changed after it was listed; it was not overwritten."""
+
+
+class LocalChanged(BucketsyncError):
+    """A local file changed while it was being read."""
+
+
+class ListingOrderError(BucketsyncError):
+    """A listing was not sorted, so a streaming merge would be wrong."""
+
+
+class TransferError(BucketsyncError):
+    """A transfer failed for a reason not covered above."""

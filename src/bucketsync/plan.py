@@ -1,0 +1,96 @@
+"""A sync's decisions as data: what to move or delete, and why."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Mapping
+from dataclasses import dataclass, field
+from typing import Any, Literal
+
+from .entries import LocalFile, RemoteObject
+from .location import SyncPair
+
+ActionKind = Literal["upload", "download", "delete"]
+
+
+@dataclass(frozen=True)
+class Action:
+    """One thing to do to the destination, with the reason it is needed."""
+
+    action: ActionKind
+    path: str
+    reason: str
+    bytes: int
+    local: LocalFile | None = None
+    remote: RemoteObject | None = None
+    digests: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "action": self.action,
+            "path": self.path,
+            "reason": self.reason,
+            "bytes": self.bytes,
+        }
+
+
+@dataclass(frozen=True)
+class Problem:
+    """A path that was left alone, and the error that stopped it."""
+
+    path: str
+    error: str
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "error": self.error}
+
+
+@dataclass
+class Plan:
+    """The actions a sync would take; `unchanged` counts pairs found identical."""
+
+    pair: SyncPair
+    actions: list[Action] = field(default_factory=list)
+    unchanged: int = 0
+    problems: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    @property
+    def source(self) -> str:
+        return self.pair.source
+
+    @property
+    def destination(self) -> str:
+        return self.pair.destination
+
+    def __iter__(self) -> Iterator[Action]:
+        return iter(self.actions)
+
+    def __len__(self) -> int:
+        return len(self.actions)
+
+    def __bool__(self) -> bool:
+        return bool(self.actions)
+
+    def count(self, kind: ActionKind) -> int:
+        return sum(1 for a in self.actions if a.action == kind)
+
+    @property
+    def bytes(self) -> int:
+        """Bytes the plan would move (deletes move nothing)."""
+        return sum(a.bytes for a in self.actions if a.action != "delete")
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.source,
+            "destination": self.destination,
+            "actions": [a.to_dict() for a in self.actions],
+            "unchanged": self.unchanged,
+            "errors": [p.to_dict() for p in self.problems],
+        }
+
+    def __repr__(self) -> str:
+        return (
+            f"<Plan {self.source} -> {self.destination}: {self.count('upload')} upload, "
+            f"{self.count('download')} download, {self.count('delete')} delete, "
+            f"{self.unchanged} unchanged>"
+        )

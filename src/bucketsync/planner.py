@@ -1,0 +1,191 @@
+"""Build the plan: merge the local walk, the S3 listing and the state database.
+
+The three streams are sorted the same way, so the merge holds one entry of each
+at a time; pairs that need a HEAD or a hash are checked on a bounded thread pool.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable, Iterator
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+
+from .checker import Checked, check
+from .entries import LocalFile, Record, RemoteObject
+from .errors import BucketsyncError
+from .job import Job
+from .march import march
+from .plan import Action, ActionKind, Plan, Problem
+from .stores.local import check_rel, walk
+
+Pair = tuple[LocalFile | None, RemoteObject | None]
+
+
+@dataclass
+class Planned:
+    """The plan, and the state rows learned while making it."""
+
+    plan: Plan
+    records: list[Record] = field(default_factory=list)
+
+
+def make_plan(job: Job) -> Planned:
+    planned = Planned(Plan(job.pair))
+    conflicts = FolderConflicts()
+    window: deque[tuple[Pair, Future[Checked]]] = deque()
+    limit = job.options.jobs * 8
+    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
+        for (local, remote), record in _merged(job, planned.plan):
+            if not job.push and remote is not None:
+                conflicts.see(remote.rel, planned.plan)
+            if local is None or remote is None:
+                _one_sided(job, planned.plan, local, remote)
+            elif record and record.local_matches(local) and record.remote_matches(remote):
+                planned.plan.unchanged += 1
+            else:
+                window.append(((local, remote), pool.submit(check, job, local, remote, record)))
+                while len(window) > limit:
+                    _settle(job, planned, *window.popleft())
+        while window:
+            _settle(job, planned, *window.popleft())
+    conflicts.apply(planned.plan)
+    return planned
+
+
+def _merged(job: Job, plan: Plan) -> Iterator[tuple[Pair, Record | None]]:
+    filters = job.options.filters
+
+    def problem(rel: str, message: str, is_error: bool) -> None:
+        if is_error:
+            plan.problems.append(Problem(rel, message))
+        else:
+            plan.warnings.append(f"{rel}: {message}")
+
+    locals_ = (
+        f
+        for f in walk(job.root, problem, follow_symlinks=job.options.follow_symlinks)
+        if filters.accepts(f.rel)
+    )
+    listing = sorted(job.store.objects(), key=_rel) if job.presorted else job.store.objects()
+    remotes = (r for r in _usable_remote(listing, plan) if filters.accepts(r.rel))
+    pairs = march(locals_, remotes, _rel, _rel)
+    for pair, record in march(pairs, job.state.records(job.scope), _pair_rel, _rel):
+        if pair is not None:
+            yield pair, record
+
+
+def _rel(item: LocalFile | RemoteObject | Record) -> str:
+    return item.rel
+
+
+def _pair_rel(pair: Pair) -> str:
+    local, remote = pair
+    item = local if local is not None else remote
+    assert item is not None
+    return item.rel
+
+
+def _usable_remote(objects: Iterable[RemoteObject], plan: Plan) -> Iterator[RemoteObject]:
+    """Skip the prefix's own marker and folder markers (`dir/`, no content)."""
+    for obj in objects:
+        if not obj.rel:
+            continue
+        if obj.rel.endswith("/"):
+            if obj.size:
+                plan.problems.append(Problem(obj.rel, "key ends with '/' but holds data; skipped"))
+            continue
+        yield obj
+
+
+def _one_sided(job: Job, plan: Plan, local: LocalFile | None, remote: RemoteObject | None) -> None:
+    source, dest = (local, remote) if job.push else (remote, local)
+    kind: ActionKind = "upload" if job.push else "download"
+    if source is not None:
+        if _safe(plan, source.rel, job.push):
+            plan.actions.append(Action(kind, source.rel, "new file", source.size, local, remote))
+    elif dest is not None and job.options.delete:
+        plan.actions.append(
+            Action(
+                "delete", dest.rel, "only on the destination (--delete)", dest.size, local, remote
+            )
+        )
+
+
+def _safe(plan: Plan, rel: str, push: bool) -> bool:
+    """A key must map to a path inside the folder before anything is planned for it."""
+    if push:
+        return True
+    try:
+        check_rel(rel)
+    except BucketsyncError as e:
+        plan.problems.append(Problem(rel, str(e)))
+        return False
+    return True
+
+
+def _settle(job: Job, planned: Planned, pair: Pair, future: Future[Checked]) -> None:
+    local, remote = pair
+    assert local is not None and remote is not None
+    try:
+        checked = future.result()
+    except BucketsyncError as e:
+        planned.plan.problems.append(Problem(local.rel, str(e)))
+        return
+    except OSError as e:
+        planned.plan.problems.append(Problem(local.rel, f"cannot read: {e.strerror or e}"))
+        return
+    if checked.record is not None:
+        planned.records.append(checked.record)
+    if checked.verdict.same:
+        planned.plan.unchanged += 1
+        return
+    if not _safe(planned.plan, local.rel, job.push):
+        return
+    kind: ActionKind = "upload" if job.push else "download"
+    source = local if job.push else remote
+    planned.plan.actions.append(
+        Action(
+            kind,
+            local.rel,
+            checked.verdict.reason,
+            source.size,
+            local,
+            remote,
+            digests=checked.digests,
+        )
+    )
+
+
+class FolderConflicts:
+    """Keys that are both a file and a folder (`a` and `a/b`): the file key loses.
+
+    Keys arrive sorted, so a file key can only be the folder of keys that follow
+    it closely; a small stack of candidates is enough.
+    """
+
+    def __init__(self) -> None:
+        self._candidates: list[str] = []
+        self._losers: dict[str, str] = {}
+
+    def see(self, rel: str, plan: Plan) -> None:
+        while self._candidates and not _may_contain(self._candidates[-1], rel):
+            self._candidates.pop()
+        for candidate in self._candidates:
+            if rel.startswith(candidate + "/") and candidate not in self._losers:
+                self._losers[candidate] = rel
+        self._candidates.append(rel)
+
+    def apply(self, plan: Plan) -> None:
+        if not self._losers:
+            return
+        plan.actions = [a for a in plan.actions if a.path not in self._losers]
+        for rel, child in self._losers.items():
+            plan.problems.append(
+                Problem(rel, f"key is also a folder (of {child!r}); only the folder is synced")
+            )
+
+
+def _may_contain(candidate: str, rel: str) -> bool:
+    """True while keys sorting after `candidate` can still start with `candidate/`."""
+    return rel.startswith(candidate) and (rel == candidate or rel[len(candidate)] <= "/")

@@ -1,0 +1,45 @@
+"""Progress on long work: a bar (a widget in notebooks), or nothing."""
+
+from __future__ import annotations
+
+import sys
+import threading
+from typing import Any
+
+from tqdm.auto import tqdm
+
+
+class Progress:
+    """Bytes moved and files done; silent unless enabled."""
+
+    def __init__(self, total_bytes: int, total_files: int, enabled: bool | None) -> None:
+        if enabled is None:
+            enabled = sys.stderr.isatty()
+        self._lock = threading.Lock()
+        self._files, self._total_files = 0, total_files
+        self._bar: Any = None
+        if enabled and total_files:
+            self._bar = tqdm(
+                total=total_bytes,
+                unit="B",
+                unit_scale=True,
+                unit_divisor=1024,
+                desc="bucketsync",
+                dynamic_ncols=True,
+                leave=False,
+            )
+
+    def advance(self, n: int) -> None:
+        if self._bar is not None and n:
+            self._bar.update(n)
+
+    def file_done(self) -> None:
+        if self._bar is None:
+            return
+        with self._lock:
+            self._files += 1
+            self._bar.set_postfix_str(f"{self._files}/{self._total_files} files", refresh=False)
+
+    def close(self) -> None:
+        if self._bar is not None:
+            self._bar.close()

@@ -1,0 +1,105 @@
+"""What a sync did: counts, bytes, requests, errors; and the running totals behind them."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass, field
+from typing import Any
+
+from .plan import Plan, Problem
+from .stores.s3 import RequestCounter
+
+
+class Stats:
+    """Running totals shared by the threads of one sync."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.requests = RequestCounter()
+        self.bytes_hashed = 0
+        self.bytes_transferred = 0
+
+    def hashed(self, n: int) -> None:
+        with self._lock:
+            self.bytes_hashed += n
+
+    def transferred(self, n: int) -> None:
+        with self._lock:
+            self.bytes_transferred += n
+
+
+@dataclass
+class Report:
+    """The outcome of a sync; `to_dict()` is the `--json` output."""
+
+    plan: Plan
+    dry_run: bool
+    uploaded: int = 0
+    downloaded: int = 0
+    deleted: int = 0
+    errors: list[Problem] = field(default_factory=list)
+    bytes_transferred: int = 0
+    bytes_hashed: int = 0
+    requests: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    @property
+    def failed(self) -> int:
+        return len(self.errors)
+
+    @property
+    def ok(self) -> bool:
+        return not self.errors
+
+    @property
+    def unchanged(self) -> int:
+        return self.plan.unchanged
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "source": self.plan.source,
+            "destination": self.plan.destination,
+            "dry_run": self.dry_run,
+            "actions": [a.to_dict() for a in self.plan.actions],
+            "summary": {
+                "uploaded": self.uploaded,
+                "downloaded": self.downloaded,
+                "deleted": self.deleted,
+                "unchanged": self.unchanged,
+                "failed": self.failed,
+                "bytes_transferred": self.bytes_transferred,
+                "bytes_hashed": self.bytes_hashed,
+                "requests": dict(self.requests),
+                "seconds": round(self.seconds, 3),
+            },
+            "errors": [e.to_dict() for e in self.errors],
+        }
+
+    def summary_line(self) -> str:
+        verb = "would move" if self.dry_run else "moved"
+        parts = [
+            f"{self.uploaded} uploaded",
+            f"{self.downloaded} downloaded",
+            f"{self.deleted} deleted",
+            f"{self.unchanged} unchanged",
+        ]
+        if self.dry_run:
+            parts = [f"{len(self.plan)} actions planned", f"{self.unchanged} unchanged"]
+        text = ", ".join(parts)
+        failed = f", {self.failed} failed" if self.failed else ""
+        return (
+            f"{text}{failed}; {verb} {_size(self.bytes_transferred or 0)},"
+            f" hashed {_size(self.bytes_hashed)} in {self.seconds:.2f} s"
+        )
+
+    def __repr__(self) -> str:
+        return f"<Report {self.plan.source} -> {self.plan.destination}: {self.summary_line()}>"
+
+
+def _size(n: int) -> str:
+    value = float(n)
+    for unit in ("B", "KiB", "MiB", "GiB"):
+        if value < 1024 or unit == "GiB":
+            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
+        value /= 1024
+    return f"{value:.1f} TiB"

@@ -1,0 +1,181 @@
+"""The SQLite state database: pairs last known identical, so a re-run is cheap.
+
+A row says: the local file with this fingerprint and the remote object with this
+ETag held the same content, whose CRC64NVME (and maybe MD5) is stored. Rows are
+read back as a stream sorted like the listings, so the sync merges them in
+without a query per file. Deleting the database only costs one re-hash.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Iterable, Iterator
+from pathlib import Path
+from typing import Any
+
+import platformdirs
+
+from .entries import LocalFile, Record
+
+STATE_DIR_ENV = "BUCKETSYNC_STATE_DIR"
+RACY_WINDOW_NS = 20_000_000  # timestamps closer than this to a read may hide a later write
+COARSE_RACY_WINDOW_NS = 2_000_000_000  # for file systems with whole-second timestamps
+
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS scopes (
+    id INTEGER PRIMARY KEY,
+    local_root TEXT NOT NULL, endpoint TEXT NOT NULL, bucket TEXT NOT NULL, prefix TEXT NOT NULL,
+    UNIQUE (local_root, endpoint, bucket, prefix)
+);
+CREATE TABLE IF NOT EXISTS records (
+    scope INTEGER NOT NULL, rel TEXT NOT NULL,
+    dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, racy INTEGER,
+    crc64nvme TEXT NOT NULL, md5 TEXT, etag TEXT NOT NULL, remote_size INTEGER NOT NULL,
+    verified_at REAL NOT NULL,
+    PRIMARY KEY (scope, rel)
+) WITHOUT ROWID;
+"""
+_COLUMNS = (
+    "rel, dev, ino, size, mtime_ns, ctime_ns, racy, crc64nvme, md5, etag, remote_size, verified_at"
+)
+
+
+def state_dir() -> Path:
+    """The folder of the state database: $BUCKETSYNC_STATE_DIR, else the user cache."""
+    configured = os.environ.get(STATE_DIR_ENV)
+    return Path(configured) if configured else platformdirs.user_cache_path("bucketsync")
+
+
+def is_racy(local: LocalFile, read_at_ns: int) -> bool:
+    """True when the file's timestamps are too close to the read to prove a later write."""
+    coarse = local.mtime_ns % 1_000_000_000 == 0 and local.ctime_ns % 1_000_000_000 == 0
+    window = COARSE_RACY_WINDOW_NS if coarse else RACY_WINDOW_NS
+    return read_at_ns - max(local.mtime_ns, local.ctime_ns) < window
+
+
+def make_record(
+    local: LocalFile, digests: dict[str, str], etag: str, remote_size: int, *, racy: bool
+) -> Record:
+    """A record for a pair just found or made identical."""
+    return Record(
+        rel=local.rel,
+        fingerprint=local.fingerprint,
+        racy=racy,
+        crc64nvme=digests["crc64nvme"],
+        md5=digests.get("md5"),
+        etag=etag,
+        remote_size=remote_size,
+        verified_at=time.time(),
+    )
+
+
+class StateDB:
+    """One SQLite file shared by every sync of this user; safe across processes."""
+
+    def __init__(self, path: Path | None = None) -> None:
+        self.path = path or state_dir() / "state.sqlite3"
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = self._open()
+
+    def _open(self) -> sqlite3.Connection:
+        try:
+            return _connect(self.path)
+        except sqlite3.DatabaseError:
+            # A damaged database only costs a re-hash: move it aside and start again.
+            self.path.replace(self.path.with_suffix(f".corrupt-{int(time.time())}"))
+            return _connect(self.path)
+
+    def close(self) -> None:
+        self._db.close()
+
+    def scope(self, local_root: Path, endpoint: str, bucket: str, prefix: str) -> int:
+        """The id of one (folder, endpoint, bucket, prefix) pairing, made on first use."""
+        key = (str(local_root.resolve()), endpoint, bucket, prefix)
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO scopes (local_root, endpoint, bucket, prefix)"
+                " VALUES (?, ?, ?, ?)",
+                key,
+            )
+            row = self._db.execute(
+                "SELECT id FROM scopes WHERE local_root=? AND endpoint=? AND bucket=? AND prefix=?",
+                key,
+            ).fetchone()
+        return int(row[0])
+
+    def records(self, scope: int) -> Iterator[Record]:
+        """The scope's records, sorted by relative path (code-point order)."""
+        cursor = self._db.execute(
+            f"SELECT {_COLUMNS} FROM records WHERE scope=? ORDER BY rel", (scope,)
+        )
+        for row in cursor:
+            yield _record(row)
+
+    def get(self, scope: int, rel: str) -> Record | None:
+        row = self._db.execute(
+            f"SELECT {_COLUMNS} FROM records WHERE scope=? AND rel=?", (scope, rel)
+        ).fetchone()
+        return _record(row) if row else None
+
+    def save(self, scope: int, records: Iterable[Record]) -> None:
+        rows = [(scope, *_row(r)) for r in records]
+        with self._lock, self._db:
+            self._db.executemany(
+                f"INSERT OR REPLACE INTO records (scope, {_COLUMNS})"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                rows,
+            )
+
+    def forget(self, scope: int, rels: Iterable[str]) -> None:
+        with self._lock, self._db:
+            self._db.executemany(
+                "DELETE FROM records WHERE scope=? AND rel=?", [(scope, rel) for rel in rels]
+            )
+
+    def __enter__(self) -> StateDB:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def _connect(path: Path) -> sqlite3.Connection:
+    db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
+    db.execute("PRAGMA busy_timeout=60000")
+    db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
+    db.isolation_level = "DEFERRED"
+    db.executescript(_SCHEMA)
+    db.execute("SELECT count(*) FROM scopes").fetchone()
+    return db
+
+
+def _record(row: tuple[Any, ...]) -> Record:
+    rel, dev, ino, size, mtime_ns, ctime_ns, racy, crc, md5, etag, rsize, verified = row
+    return Record(
+        rel=rel,
+        fingerprint=(dev, ino, size, mtime_ns, ctime_ns),
+        racy=bool(racy),
+        crc64nvme=crc,
+        md5=md5,
+        etag=etag,
+        remote_size=rsize,
+        verified_at=verified,
+    )
+
+
+def _row(r: Record) -> tuple[object, ...]:
+    return (
+        r.rel,
+        *r.fingerprint,
+        int(r.racy),
+        r.crc64nvme,
+        r.md5,
+        r.etag,
+        r.remote_size,
+        r.verified_at,
+    )

@@ -1,0 +1,331 @@
+"""The S3 side. Every use of boto3 and botocore lives in this module.
+
+Errors from botocore are translated here into bucketsync's own, so nothing
+above this layer needs to know botocore's exception types.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import threading
+from collections import Counter
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+import boto3
+import botocore.exceptions as bexc
+from botocore.config import Config
+
+from .. import errors
+from ..compare import RemoteFacts, md5_from_metadata
+from ..entries import RemoteObject
+from ..location import S3Location
+
+METADATA_CRC64 = "crc64nvme"
+_CHECKSUM_FIELDS = {
+    "crc64nvme": "ChecksumCRC64NVME",
+    "crc32": "ChecksumCRC32",
+    "crc32c": "ChecksumCRC32C",
+    "sha1": "ChecksumSHA1",
+    "sha256": "ChecksumSHA256",
+}
+_REQUEST_KINDS = {
+    "ListObjectsV2": "list",
+    "ListObjects": "list",
+    "HeadObject": "head",
+    "GetObject": "get",
+    "PutObject": "put",
+    "UploadPart": "put",
+    "DeleteObject": "delete",
+    "DeleteObjects": "delete",
+}
+REQUEST_KINDS = ("list", "head", "get", "put", "delete", "other")
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How to reach the server: endpoint, profile, pool size, timeouts, retries."""
+
+    endpoint_url: str | None = None
+    profile: str | None = None
+    max_connections: int = 32
+    connect_timeout: float = 10.0
+    read_timeout: float = 60.0
+    max_attempts: int = 5
+
+
+class RequestCounter:
+    """Counts the HTTP requests a client sends, by kind, retries included."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self.counts: Counter[str] = Counter()
+
+    def __call__(self, event_name: str, **_: Any) -> None:
+        kind = _REQUEST_KINDS.get(event_name.rpartition(".")[2], "other")
+        with self._lock:
+            self.counts[kind] += 1
+
+    def as_dict(self) -> dict[str, int]:
+        with self._lock:
+            return {kind: self.counts.get(kind, 0) for kind in REQUEST_KINDS}
+
+
+def make_client(settings: ClientSettings, counter: RequestCounter | None = None) -> Any:
+    """A botocore S3 client from boto3's standard credential and endpoint chain."""
+    try:
+        session = boto3.Session(profile_name=settings.profile)
+        client = _client(session, settings, path_style=False)
+        if "amazonaws.com" not in client.meta.endpoint_url:
+            client = _client(session, settings, path_style=True)
+    except bexc.ProfileNotFound as e:
+        raise errors.UsageError(str(e)) from None
+    except (bexc.NoRegionError, ValueError) as e:
+        raise errors.UsageError(f"cannot configure the S3 client: {e}") from None
+    if counter is not None:
+        client.meta.events.register("before-send.s3", counter)
+    return client
+
+
+def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
+    config = Config(
+        max_pool_connections=settings.max_connections,
+        connect_timeout=settings.connect_timeout,
+        read_timeout=settings.read_timeout,
+        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        tcp_keepalive=True,
+        request_checksum_calculation="when_required",
+        response_checksum_validation="when_required",
+        s3={"addressing_style": "path"} if path_style else None,
+    )
+    region = session.region_name or "us-east-1"
+    return session.client(
+        "s3", endpoint_url=settings.endpoint_url, region_name=region, config=config
+    )
+
+
+@contextlib.contextmanager
+def translated(what: str) -> Iterator[None]:
+    """Turn botocore's errors into bucketsync's, naming `what` was being done."""
+    try:
+        yield
+    except bexc.ClientError as e:
+        raise _client_error(e, what) from None
+    except bexc.NoCredentialsError:
+        raise errors.CredentialsError(
+            "no AWS credentials found (see boto3's credential chain)"
+        ) from None
+    except (bexc.EndpointConnectionError, bexc.ConnectTimeoutError) as e:
+        raise errors.EndpointError(f"cannot reach the S3 endpoint: {e}") from None
+    except (bexc.ReadTimeoutError, bexc.ConnectionClosedError) as e:
+        raise errors.EndpointError(f"{what}: the server stopped answering: {e}") from None
+    except bexc.BotoCoreError as e:
+        raise errors.TransferError(f"{what}: {e}") from None
+
+
+def _client_error(e: bexc.ClientError, what: str) -> errors.BucketsyncError:
+    info = e.response.get("Error", {})
+    code = str(info.get("Code", ""))
+    status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+    message = info.get("Message") or code or f"HTTP {status}"
+    if code == "NoSuchBucket":
+        return errors.BucketNotFound(f"{what}: no such bucket")
+    if code in ("NoSuchKey", "NotFound") or status == 404:
+        return errors.ObjectNotFound(f"{what}: no such object")
+    if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
+        return errors.CredentialsError(f"{what}: the server rejected the credentials ({code})")
+    if code in ("AccessDenied", "AllAccessDisabled") or status == 403:
+        return errors.AccessDenied(f"{what}: access denied")
+    if code in ("PreconditionFailed", "ConditionalRequestConflict") or status in (409, 412):
+        return errors.RemoteChanged(f"{what}: the object changed on the server meanwhile")
+    if code in ("BadDigest", "InvalidDigest", "XAmzContentChecksumMismatch"):
+        return errors.ChecksumMismatch(f"{what}: the server received other bytes than were sent")
+    if code == "PermanentRedirect" or code == "AuthorizationHeaderMalformed":
+        return errors.UsageError(f"{what}: wrong region for this bucket ({message})")
+    return errors.TransferError(f"{what}: {message}")
+
+
+def _timestamp_ns(value: datetime | None) -> int:
+    return int(value.timestamp() * 1e9) if value else 0
+
+
+def _etag(value: str | None) -> str:
+    return (value or "").strip('"')
+
+
+def remote_facts(response: Mapping[str, Any], *, part_request: bool = False) -> RemoteFacts:
+    """What a HEAD or GET response says about the object's content."""
+    checksums = {
+        name: response[field] for name, field in _CHECKSUM_FIELDS.items() if response.get(field)
+    }
+    if part_request:
+        # Checksums of a PartNumber request may describe the part, not the object.
+        checksums = {}
+    metadata = {k.lower(): v for k, v in (response.get("Metadata") or {}).items()}
+    md5 = metadata.get("md5chksum")
+    return RemoteFacts(
+        etag=_etag(response.get("ETag")),
+        checksums=checksums,
+        checksum_type=response.get("ChecksumType"),
+        metadata_crc64nvme=metadata.get(METADATA_CRC64),
+        metadata_md5=md5_from_metadata(md5) if md5 else None,
+        encrypted_etag=bool(
+            str(response.get("ServerSideEncryption", "")).startswith("aws:kms")
+            or response.get("SSECustomerAlgorithm")
+        ),
+        parts_count=response.get("PartsCount") if part_request else None,
+        first_part_size=response.get("ContentLength") if part_request else None,
+        last_modified_ns=_timestamp_ns(response.get("LastModified")),
+    )
+
+
+class S3Store:
+    """One bucket and prefix on one endpoint, seen through a botocore client."""
+
+    def __init__(self, client: Any, location: S3Location) -> None:
+        self.client = client
+        self.location = location
+        self.bucket = location.bucket
+
+    @property
+    def endpoint(self) -> str:
+        return str(self.client.meta.endpoint_url)
+
+    def check_bucket(self) -> None:
+        """Fail early, with a clear error, when the bucket cannot be used."""
+        with translated(f"s3://{self.bucket}"):
+            try:
+                self.client.head_bucket(Bucket=self.bucket)
+            except bexc.ClientError as e:
+                status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
+                if status == 404:
+                    raise errors.BucketNotFound(f"s3://{self.bucket}: no such bucket") from None
+                raise
+
+    def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
+        """Objects below the prefix, in the server's (UTF-8 byte) order."""
+        prefix = self.location.prefix
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
+        if start_after:
+            kwargs["StartAfter"] = prefix + start_after
+        paginator = self.client.get_paginator("list_objects_v2")
+        with translated(str(self.location)):
+            for page in paginator.paginate(**kwargs):
+                for item in page.get("Contents", ()):
+                    yield _remote_object(item, prefix)
+
+    def head(self, key: str, *, part_number: int | None = None) -> RemoteFacts:
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if part_number is not None:
+            kwargs["PartNumber"] = part_number
+        with translated(key):
+            response = self.client.head_object(**kwargs)
+        return remote_facts(response, part_request=part_number is not None)
+
+    def get(self, key: str, etag: str, byte_range: tuple[int, int] | None = None) -> Any:
+        """A GET of the object (or of an inclusive byte range), pinned to its ETag."""
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "IfMatch": f'"{etag}"'}
+        if byte_range is None:
+            kwargs["ChecksumMode"] = "ENABLED"
+        else:
+            kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
+        with translated(key):
+            return self.client.get_object(**kwargs)
+
+    def put(self, key: str, body: bytes, crc64nvme: str, condition: Mapping[str, str]) -> str:
+        """Upload one object with its CRC64NVME, which the server checks; return the ETag."""
+        with translated(key):
+            response = self.client.put_object(
+                Bucket=self.bucket,
+                Key=key,
+                Body=body,
+                ChecksumCRC64NVME=crc64nvme,
+                Metadata={METADATA_CRC64: crc64nvme},
+                **condition,
+            )
+        return _etag(response.get("ETag"))
+
+    def start_multipart(self, key: str, crc64nvme: str) -> str:
+        with translated(key):
+            response = self.client.create_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                ChecksumAlgorithm="CRC64NVME",
+                ChecksumType="FULL_OBJECT",
+                Metadata={METADATA_CRC64: crc64nvme},
+            )
+        return str(response["UploadId"])
+
+    def put_part(
+        self, key: str, upload_id: str, number: int, body: bytes, crc64nvme: str
+    ) -> dict[str, Any]:
+        with translated(f"{key} (part {number})"):
+            response = self.client.upload_part(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                PartNumber=number,
+                Body=body,
+                ChecksumCRC64NVME=crc64nvme,
+            )
+        return {"PartNumber": number, "ETag": response["ETag"], "ChecksumCRC64NVME": crc64nvme}
+
+    def finish_multipart(
+        self,
+        key: str,
+        upload_id: str,
+        parts: list[dict[str, Any]],
+        crc64nvme: str,
+        condition: Mapping[str, str],
+    ) -> str:
+        with translated(key):
+            response = self.client.complete_multipart_upload(
+                Bucket=self.bucket,
+                Key=key,
+                UploadId=upload_id,
+                MultipartUpload={"Parts": parts},
+                ChecksumCRC64NVME=crc64nvme,
+                ChecksumType="FULL_OBJECT",
+                **condition,
+            )
+        return _etag(response.get("ETag"))
+
+    def abort_multipart(self, key: str, upload_id: str) -> None:
+        with contextlib.suppress(Exception):
+            self.client.abort_multipart_upload(Bucket=self.bucket, Key=key, UploadId=upload_id)
+
+    def delete(self, keys: Iterable[str]) -> dict[str, str]:
+        """Delete keys in batches of 1000; return the errors by key."""
+        failed: dict[str, str] = {}
+        batch: list[str] = []
+        for key in keys:
+            batch.append(key)
+            if len(batch) == 1000:
+                failed.update(self._delete_batch(batch))
+                batch = []
+        if batch:
+            failed.update(self._delete_batch(batch))
+        return failed
+
+    def _delete_batch(self, keys: list[str]) -> dict[str, str]:
+        with translated(str(self.location)):
+            response = self.client.delete_objects(
+                Bucket=self.bucket,
+                Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
+            )
+        return {e["Key"]: e.get("Message", e.get("Code", "")) for e in response.get("Errors", ())}
+
+
+def _remote_object(item: Mapping[str, Any], prefix: str) -> RemoteObject:
+    algorithms = item.get("ChecksumAlgorithm") or ()
+    return RemoteObject(
+        rel=item["Key"][len(prefix) :],
+        key=item["Key"],
+        size=int(item["Size"]),
+        etag=_etag(item.get("ETag")),
+        last_modified_ns=_timestamp_ns(item.get("LastModified")),
+        checksum_algorithm=algorithms[0] if algorithms else None,
+        checksum_type=item.get("ChecksumType"),
+    )

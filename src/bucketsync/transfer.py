@@ -1,0 +1,339 @@
+"""Carry out a plan: parallel, verified, atomic transfers, then deletes.
+
+Downloads go to a temporary file next to their final path, are checked against
+the object's checksum or ETag, and only then renamed into place. Uploads carry
+their CRC64NVME, which the server checks, and are conditional on the object
+being as listed (If-Match / If-None-Match) so a concurrent writer is not lost.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import time
+from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from . import errors
+from .compare import RemoteFacts, matches, verification
+from .entries import LocalFile, Record, RemoteObject
+from .hashing import Hasher, combine_crc64nvme, crc64_text, crc64nvme, hash_file, multipart_count
+from .job import Job
+from .plan import Action, Plan, Problem
+from .progress import Progress
+from .state import is_racy, make_record
+from .stores.local import local_file, prepare_parent, target_path, temp_path
+from .stores.s3 import remote_facts, translated
+
+MULTIPART_THRESHOLD = 64 * 1024 * 1024
+PART_SIZE = 16 * 1024 * 1024
+MAX_PARTS = 10_000
+CHUNK = 1024 * 1024
+ATTEMPTS = 3
+RETRYABLE = (
+    errors.ChecksumMismatch,
+    errors.LocalChanged,
+    errors.TransferError,
+    errors.EndpointError,
+)
+
+
+@dataclass
+class Outcome:
+    """What executing a plan did."""
+
+    done: Counter[str] = field(default_factory=Counter)
+    problems: list[Problem] = field(default_factory=list)
+    records: list[Record] = field(default_factory=list)
+    forgotten: list[str] = field(default_factory=list)
+
+
+def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
+    outcome = Outcome()
+    moves = [a for a in plan.actions if a.action != "delete"]
+    jobs = job.options.jobs
+    with (
+        ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-file") as files,
+        ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-part") as parts,
+    ):
+        futures = {files.submit(_with_retries, job, a, parts, progress): a for a in moves}
+        for future in as_completed(futures):
+            _collect(outcome, futures[future], future.result)
+            progress.file_done()
+    _delete(job, [a for a in plan.actions if a.action == "delete"], outcome)
+    return outcome
+
+
+def _collect(outcome: Outcome, action: Action, result: Callable[[], Record | None]) -> None:
+    try:
+        record = result()
+    except errors.BucketsyncError as e:
+        outcome.problems.append(Problem(action.path, str(e)))
+        return
+    except OSError as e:
+        outcome.problems.append(Problem(action.path, f"{e.strerror or e}"))
+        return
+    outcome.done[action.action] += 1
+    if record is not None:
+        outcome.records.append(record)
+
+
+def _with_retries(job: Job, action: Action, parts: Executor, progress: Progress) -> Record | None:
+    run = _upload if action.action == "upload" else _download
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return run(job, action, parts, progress)
+        except RETRYABLE:
+            if attempt == ATTEMPTS:
+                raise
+            time.sleep(0.2 * 2**attempt)
+    return None
+
+
+# --- downloads ---------------------------------------------------------------------------
+
+
+def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> Record:
+    remote = action.remote
+    assert remote is not None
+    final = target_path(job.root, action.path)
+    prepare_parent(job.root, final)
+    temp = temp_path(final)
+    try:
+        if remote.size > MULTIPART_THRESHOLD:
+            digests = _ranged_get(job, remote, temp, parts, progress)
+        else:
+            digests = _single_get(job, remote, temp, progress)
+        os.utime(temp, ns=(time.time_ns(), remote.last_modified_ns or time.time_ns()))
+        os.replace(temp, final)
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    job.stats.transferred(remote.size)
+    local = local_file(action.path, os.stat(final))
+    return make_record(local, digests, remote.etag, remote.size, racy=False)
+
+
+def _single_get(job: Job, remote: RemoteObject, temp: Path, progress: Progress) -> dict[str, str]:
+    response = job.store.get(remote.key, remote.etag)
+    facts = remote_facts(response)
+    check = verification(remote.size, facts)
+    hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
+    with open(temp, "wb") as f, translated(remote.key):
+        for chunk in response["Body"].iter_chunks(CHUNK):
+            f.write(chunk)
+            hasher.update(chunk)
+            progress.advance(len(chunk))
+    if hasher.bytes != remote.size:
+        raise errors.ChecksumMismatch(f"{remote.key}: received {hasher.bytes} B of {remote.size} B")
+    digests = hasher.values()
+    _verify(job, remote, facts, digests, temp)
+    return digests
+
+
+def _ranged_get(
+    job: Job, remote: RemoteObject, temp: Path, parts: Executor, progress: Progress
+) -> dict[str, str]:
+    facts = job.store.head(remote.key)
+    if facts.etag != remote.etag:
+        raise errors.RemoteChanged(f"{remote.key}: the object changed after it was listed")
+    ranges = [
+        (start, min(start + PART_SIZE, remote.size) - 1)
+        for start in range(0, remote.size, PART_SIZE)
+    ]
+    with open(temp, "wb") as f:
+        f.truncate(remote.size)
+        fd = f.fileno()
+        crcs = list(parts.map(lambda r: _get_range(job, remote, fd, r, progress), ranges))
+    crc = crcs[0]
+    for (start, end), part_crc in zip(ranges[1:], crcs[1:], strict=True):
+        crc = combine_crc64nvme(crc, part_crc, end - start + 1)
+    digests = {"crc64nvme": crc64_text(crc)}
+    _verify(job, remote, facts, digests, temp)
+    return digests
+
+
+def _get_range(
+    job: Job, remote: RemoteObject, fd: int, byte_range: tuple[int, int], progress: Progress
+) -> int:
+    response = job.store.get(remote.key, remote.etag, byte_range)
+    offset, crc = byte_range[0], 0
+    with translated(remote.key):
+        for chunk in response["Body"].iter_chunks(CHUNK):
+            os.pwrite(fd, chunk, offset)
+            crc = crc64nvme(chunk, crc)
+            offset += len(chunk)
+            progress.advance(len(chunk))
+    if offset != byte_range[1] + 1:
+        raise errors.ChecksumMismatch(f"{remote.key}: a byte range came back short")
+    return crc
+
+
+def _verify(
+    job: Job, remote: RemoteObject, facts: RemoteFacts, digests: dict[str, str], temp: Path
+) -> None:
+    """Check the received bytes against the best value the server holds."""
+    check = verification(remote.size, facts)
+    if check is None and multipart_count(remote.etag) is not None:
+        facts = job.store.head(remote.key, part_number=1)
+        check = verification(remote.size, facts)
+    if check is None:
+        return  # nothing to check against (an SSE-KMS object with no checksum)
+    name, expected, label = check
+    if name not in digests:
+        digests.update(hash_file(temp, {name}))
+        job.stats.hashed(remote.size)
+    if not matches(digests[name], expected):
+        raise errors.ChecksumMismatch(
+            f"{remote.key}: downloaded bytes do not match the object's {label}"
+            f" (got {digests[name]}, expected {expected}); the old file was kept"
+        )
+
+
+# --- uploads -----------------------------------------------------------------------------
+
+
+def _upload(job: Job, action: Action, parts: Executor, progress: Progress) -> Record:
+    path = target_path(job.root, action.path)
+    local = local_file(action.path, os.stat(path))
+    read_at = time.time_ns()
+    key = job.store.location.key(action.path)
+    condition = _condition(action.remote)
+    if local.size > MULTIPART_THRESHOLD:
+        crc, etag = _multipart_put(job, path, local, key, condition, parts, progress)
+    else:
+        crc, etag = _single_put(job, path, local, key, condition, progress)
+    if local_file(action.path, os.stat(path)).fingerprint != local.fingerprint:
+        raise errors.LocalChanged(f"{path}: changed while it was being uploaded")
+    job.stats.transferred(local.size)
+    digests = {"crc64nvme": crc}
+    return make_record(local, digests, etag, local.size, racy=is_racy(local, read_at))
+
+
+def _condition(remote: RemoteObject | None) -> dict[str, str]:
+    """Write only over the object as listed, or only where there is none."""
+    return {"IfMatch": f'"{remote.etag}"'} if remote else {"IfNoneMatch": "*"}
+
+
+def _single_put(
+    job: Job,
+    path: Path,
+    local: LocalFile,
+    key: str,
+    condition: dict[str, str],
+    progress: Progress,
+) -> tuple[str, str]:
+    with open(path, "rb") as f:
+        data = f.read()
+    if len(data) != local.size:
+        raise errors.LocalChanged(f"{path}: changed while it was being read")
+    crc = crc64_text(crc64nvme(data))
+    job.stats.hashed(len(data))
+    etag = _conditional(job, key, crc, lambda: job.store.put(key, data, crc, condition))
+    progress.advance(len(data))
+    return crc, etag
+
+
+def _multipart_put(
+    job: Job,
+    path: Path,
+    local: LocalFile,
+    key: str,
+    condition: dict[str, str],
+    parts: Executor,
+    progress: Progress,
+) -> tuple[str, str]:
+    crc = hash_file(path, {"crc64nvme"})["crc64nvme"]
+    job.stats.hashed(local.size)
+    part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
+    upload_id = job.store.start_multipart(key, crc)
+    try:
+        with open(path, "rb") as f:
+            fd = f.fileno()
+            numbers = range(1, -(-local.size // part_size) + 1)
+            sent = list(
+                parts.map(
+                    lambda n: _put_part(job, key, upload_id, fd, n, part_size, progress), numbers
+                )
+            )
+        combined = sent[0][1]
+        for _, part_crc, length in sent[1:]:
+            combined = combine_crc64nvme(combined, part_crc, length)
+        if crc64_text(combined) != crc:
+            raise errors.LocalChanged(f"{path}: changed while it was being uploaded")
+        finished = [entry for entry, _, _ in sent]
+        etag = _conditional(
+            job,
+            key,
+            crc,
+            lambda: job.store.finish_multipart(key, upload_id, finished, crc, condition),
+        )
+    except BaseException:
+        job.store.abort_multipart(key, upload_id)
+        raise
+    return crc, etag
+
+
+def _put_part(
+    job: Job,
+    key: str,
+    upload_id: str,
+    fd: int,
+    number: int,
+    part_size: int,
+    progress: Progress,
+) -> tuple[dict[str, Any], int, int]:
+    data = os.pread(fd, part_size, (number - 1) * part_size)
+    crc = crc64nvme(data)
+    entry = job.store.put_part(key, upload_id, number, data, crc64_text(crc))
+    progress.advance(len(data))
+    return entry, crc, len(data)
+
+
+def _conditional(job: Job, key: str, crc: str, put: Callable[[], str]) -> str:
+    """Run a conditional write; a refusal caused by our own earlier attempt is success."""
+    try:
+        return put()
+    except errors.RemoteChanged:
+        with contextlib.suppress(errors.BucketsyncError):
+            facts = job.store.head(key)
+            if facts.crc64nvme == crc:
+                return facts.etag
+        raise errors.RemoteChanged(
+            f"{key}: changed on the server since it was listed; not overwritten"
+            " (sync again to compare with the new version)"
+        ) from None
+
+
+# --- deletes -----------------------------------------------------------------------------
+
+
+def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
+    if not actions:
+        return
+    if job.push:
+        keys = {job.store.location.key(a.path): a.path for a in actions}
+        failed = job.store.delete(keys)
+        for key, rel in keys.items():
+            _deleted(outcome, rel, failed.get(key))
+        return
+    for action in actions:
+        try:
+            os.unlink(target_path(job.root, action.path))
+            _deleted(outcome, action.path, None)
+        except FileNotFoundError:
+            _deleted(outcome, action.path, None)
+        except OSError as e:
+            _deleted(outcome, action.path, e.strerror or str(e))
+
+
+def _deleted(outcome: Outcome, rel: str, error: str | None) -> None:
+    if error:
+        outcome.problems.append(Problem(rel, f"cannot delete: {error}"))
+    else:
+        outcome.done["delete"] += 1
+        outcome.forgotten.append(rel)
