@@ -139,7 +139,7 @@ def _by_crc64(facts: Facts) -> Verdict | None:
 def _by_head(facts: Facts) -> Verdict:
     if facts.head is None:
         return _before_head(facts)
-    evidence = _evidence(facts.remote.size, facts.head)
+    evidence = _evidence(facts.remote.size, facts.remote.etag, facts.head)
     if evidence is None:
         return differ("no usable checksum on the remote object (--compare size would trust sizes)")
     name, expected, label = evidence
@@ -164,11 +164,11 @@ def _before_head(facts: Facts) -> Verdict:
     return NEED_HEAD  # the ETag may not be an MD5 (SSE-KMS): ask the server
 
 
-def verification(size: int, head: RemoteFacts) -> tuple[str, str, str] | None:
+def verification(size: int, etag: str, head: RemoteFacts) -> tuple[str, str, str] | None:
     """The best digest to check downloaded bytes against: (name, remote value, label)."""
     if head.crc64nvme:
         return "crc64nvme", head.crc64nvme, "CRC64NVME"
-    return _evidence(size, head)
+    return _evidence(size, etag, head)
 
 
 def matches(local: str, remote: str) -> bool:
@@ -176,24 +176,27 @@ def matches(local: str, remote: str) -> bool:
     return _values_equal(local, remote)
 
 
-def _evidence(size: int, head: RemoteFacts) -> tuple[str, str, str] | None:
-    """The best digest to compare after a HEAD: (digest name, remote value, label)."""
-    parts = multipart_count(head.etag)
+def _evidence(size: int, etag: str, head: RemoteFacts) -> tuple[str, str, str] | None:
+    """The best digest to compare after a HEAD: (digest name, remote value, label).
+
+    `etag` is the listed one: a HEAD by part number may answer with the part's ETag.
+    """
+    parts = multipart_count(etag)
     for algorithm in FULL_OBJECT_ALGORITHMS[1:]:
         value = head.checksums.get(algorithm)
         if value and _is_full_object(value, head, parts):
             return algorithm, value, algorithm.upper()
     if head.metadata_md5:
         return "md5", head.metadata_md5, "MD5 (md5chksum metadata)"
-    if is_plain_md5(head.etag) and not head.encrypted_etag:
-        return "md5", head.etag.lower(), "MD5 ETag"
+    if is_plain_md5(etag) and not head.encrypted_etag:
+        return "md5", etag.lower(), "MD5 ETag"
     part_size = _part_size(size, head, parts)
     if part_size is None:
         return None
     for algorithm, value in head.checksums.items():  # a composite CRC hashes faster than MD5
         return f"{algorithm}:{part_size}", value, f"composite {algorithm.upper()}"
     if not head.encrypted_etag:
-        return f"etag:{part_size}", head.etag.lower(), f"multipart ETag, {part_size} B parts"
+        return f"etag:{part_size}", etag.lower(), f"multipart ETag, {part_size} B parts"
     return None
 
 

@@ -121,7 +121,7 @@ def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> 
 def _single_get(job: Job, remote: RemoteObject, temp: Path, progress: Progress) -> dict[str, str]:
     response = job.store.get(remote.key, remote.etag)
     facts = remote_facts(response)
-    check = verification(remote.size, facts)
+    check = verification(remote.size, remote.etag, facts)
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
     with open(temp, "wb") as f, translated(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
@@ -177,10 +177,10 @@ def _verify(
     job: Job, remote: RemoteObject, facts: RemoteFacts, digests: dict[str, str], temp: Path
 ) -> None:
     """Check the received bytes against the best value the server holds."""
-    check = verification(remote.size, facts)
+    check = verification(remote.size, remote.etag, facts)
     if check is None and multipart_count(remote.etag) is not None:
         facts = job.store.head(remote.key, part_number=1)
-        check = verification(remote.size, facts)
+        check = verification(remote.size, remote.etag, facts)
     if check is None:
         return  # nothing to check against (an SSE-KMS object with no checksum)
     name, expected, label = check

@@ -1,0 +1,121 @@
+"""The local walk, key safety, filters, URL parsing, and folder conflicts."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from bucketsync.errors import LocalFolderNotFound, UnsafeKey, UsageError
+from bucketsync.filters import Filters
+from bucketsync.location import parse_pair, parse_s3_url
+from bucketsync.plan import Plan
+from bucketsync.planner import FolderConflicts
+from bucketsync.stores.local import TEMP_MARK, check_rel, target_path, temp_path, walk
+
+
+def _walk(root: Path) -> tuple[list[str], list[tuple[str, str, bool]]]:
+    notes: list[tuple[str, str, bool]] = []
+    rels = [f.rel for f in walk(root, lambda *a: notes.append(a))]
+    return rels, notes
+
+
+def test_walk_yields_s3_order(tmp_path: Path) -> None:
+    for rel in ["a", "a.txt", "b/c", "a!x", "\u00e9", "Z", "b-", "b/c.d/e"]:
+        if rel == "a":
+            (tmp_path / "a").mkdir()
+            (tmp_path / "a" / "in").write_text("x")
+            continue
+        path = tmp_path / rel
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text("x")
+    rels, notes = _walk(tmp_path)
+    assert rels == sorted(rels, key=lambda r: r.encode())
+    assert set(rels) == {"a/in", "a.txt", "b/c", "a!x", "\u00e9", "Z", "b-", "b/c.d/e"}
+    assert notes == []
+
+
+def test_walk_skips_symlinks_and_our_temp_files(tmp_path: Path) -> None:
+    (tmp_path / "real").write_text("x")
+    (tmp_path / "link").symlink_to("/etc/hostname")
+    orphan = tmp_path / f".x{TEMP_MARK}abc"
+    orphan.write_text("partial")
+    os.utime(orphan, (0, 0))
+    rels, notes = _walk(tmp_path)
+    assert rels == ["real"]
+    assert notes == [("link", "symbolic link not followed (use --follow-symlinks)", False)]
+    assert not orphan.exists(), "an old temporary file is an orphan and is removed"
+
+
+def test_walk_reports_non_utf8_names(tmp_path: Path) -> None:
+    os.close(os.open(os.path.join(os.fsencode(tmp_path), b"bad\xff"), os.O_CREAT | os.O_WRONLY))
+    rels, notes = _walk(tmp_path)
+    assert rels == []
+    assert notes and notes[0][2] is True
+
+
+@pytest.mark.parametrize(
+    "rel", ["../x", "a/../../x", "/abs", "a//b", "./a", "a/./b", "", "a\x00b", "x" * 256, "a/"]
+)
+def test_unsafe_keys_are_refused(rel: str, tmp_path: Path) -> None:
+    with pytest.raises(UnsafeKey):
+        target_path(tmp_path, rel)
+
+
+@pytest.mark.parametrize("rel", ["a", "a/b", "..a", "a..", "\u00e9/x y", "x" * 255])
+def test_safe_keys_stay_inside(rel: str, tmp_path: Path) -> None:
+    check_rel(rel)
+    assert target_path(tmp_path, rel).resolve().is_relative_to(tmp_path.resolve())
+
+
+def test_temp_names_are_recognisable_and_short(tmp_path: Path) -> None:
+    temp = temp_path(tmp_path / ("n" * 255))
+    assert TEMP_MARK in temp.name and len(temp.name.encode()) <= 255
+    assert temp.parent == tmp_path
+
+
+def test_filters_later_rules_win_and_star_crosses_folders() -> None:
+    rules = Filters.build(rules=(("exclude", "*"), ("include", "*.csv"), ("exclude", "tmp/*")))
+    assert rules.accepts("a/b/c.csv")
+    assert not rules.accepts("a/b/c.txt")
+    assert not rules.accepts("tmp/x.csv")
+    assert Filters().accepts("anything")
+
+
+def test_s3_urls() -> None:
+    assert parse_s3_url("s3://bucket").prefix == ""
+    assert parse_s3_url("s3://bucket/data").prefix == "data/"
+    assert parse_s3_url("s3://bucket/data/").prefix == "data/"
+    assert str(parse_s3_url("s3://bucket/a/b")) == "s3://bucket/a/b/"
+    for bad in ["s3://", "s3:///x", "http://x/y", "s3://a/x", "s3://bad bucket/x"]:
+        with pytest.raises(UsageError):
+            parse_s3_url(bad)
+
+
+def test_pairs_need_one_s3_side_and_a_local_folder(tmp_path: Path) -> None:
+    assert parse_pair(tmp_path, "s3://bucket/p").direction == "push"
+    assert parse_pair("s3://bucket/p", tmp_path / "new").direction == "pull"
+    with pytest.raises(UsageError):
+        parse_pair(tmp_path, tmp_path)
+    with pytest.raises(UsageError):
+        parse_pair("s3://bucket/a", "s3://bucket/b")
+    with pytest.raises(LocalFolderNotFound):
+        parse_pair(tmp_path / "missing", "s3://bucket/p")
+    assert isinstance(LocalFolderNotFound("x"), FileNotFoundError)
+
+
+def test_folder_conflicts_keep_the_folder(tmp_path: Path) -> None:
+    from bucketsync.location import S3Location, SyncPair
+    from bucketsync.plan import Action
+
+    plan = Plan(SyncPair("pull", tmp_path, S3Location("b")))
+    conflicts = FolderConflicts()
+    rels = ["a", "a!", "a.txt", "a/b", "b", "c", "c/d", "c0"]
+    assert rels == sorted(rels)
+    for rel in rels:
+        conflicts.see(rel, plan)
+        plan.actions.append(Action("download", rel, "new file", 1))
+    conflicts.apply(plan)
+    assert [a.path for a in plan.actions] == ["a!", "a.txt", "a/b", "b", "c/d", "c0"]
+    assert [p.path for p in plan.problems] == ["a", "c"]
