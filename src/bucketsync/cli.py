@@ -114,7 +114,9 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.debug:
-        logging.basicConfig(level=logging.DEBUG, format="%(asctime)s %(name)s %(message)s")
+        # bucketsync's own log only: botocore's debug log would show signed headers.
+        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+        logging.getLogger("bucketsync").setLevel(logging.DEBUG)
     try:
         return _run(args)
     except BucketsyncError as e:
