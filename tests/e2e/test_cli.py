@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
+
 from s3env import S3Env
 
 BUCKETSYNC = str(Path(sys.executable).with_name("bucketsync"))
