@@ -4,7 +4,9 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit localstack clean
+.PHONY: setup demo test lint unit unit-oldest localstack clean
+OLDEST := 3.10
+OLDEST_VENV := .cache/venv-py$(OLDEST)
 
 $(STAMP): pyproject.toml
 	$(PY) -m venv $(VENV)
@@ -28,8 +30,21 @@ lint: $(STAMP)
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
 
+# The unit tests again under the oldest Python the package supports (pyenv has it here).
+unit-oldest:
+	@test -x $(OLDEST_VENV)/bin/pytest || { \
+	  PYENV_VERSION=$$(ls /root/.pyenv/versions 2>/dev/null | grep '^$(OLDEST)\.' | tail -1) \
+	  python$(OLDEST) -m venv $(OLDEST_VENV) && \
+	  $(OLDEST_VENV)/bin/pip install --quiet --upgrade pip && \
+	  $(OLDEST_VENV)/bin/pip install --quiet -e '.[test]'; }
+	$(OLDEST_VENV)/bin/python --version
+	$(OLDEST_VENV)/bin/pytest -q -p no:cacheprovider tests/unit
+
+# The whole suite: lint, types, unit and end-to-end tests on moto, rclone serve s3 and
+# LocalStack (installed on first use), then the unit tests under the oldest Python.
 test: $(STAMP) localstack lint
-	$(BIN)/pytest -q
+	BUCKETSYNC_REQUIRE_LOCALSTACK=1 $(BIN)/pytest -q
+	$(MAKE) unit-oldest
 
 clean:
 	rm -rf $(VENV) .cache
