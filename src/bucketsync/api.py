@@ -10,7 +10,7 @@ from typing import Any
 
 from .errors import ListingOrderError, UsageError
 from .job import Job, SyncOptions
-from .location import parse_pair
+from .location import S3Location, parse_pair
 from .plan import Plan
 from .planner import Planned, make_plan
 from .progress import Progress
@@ -62,6 +62,14 @@ def open_job(src: str | Path, dst: str | Path, options: SyncOptions) -> Iterator
     """Parse the two sides, make the S3 client and open the state database."""
     pair = parse_pair(src, dst)
     stats = Stats()
+    store = make_store(pair.remote, options, stats)
+    with StateDB() as state:
+        scope = state.scope(pair.local, store.endpoint, pair.remote.bucket, pair.remote.prefix)
+        yield Job(pair, options, store, state, scope, stats)
+
+
+def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Store:
+    """The S3 side of a job: a client made from the options, counting requests in stats."""
     settings = ClientSettings(
         endpoint_url=options.endpoint_url,
         profile=options.profile,
@@ -70,19 +78,20 @@ def open_job(src: str | Path, dst: str | Path, options: SyncOptions) -> Iterator
         read_timeout=options.read_timeout,
         max_attempts=options.max_attempts,
     )
-    store = S3Store(make_client(settings, stats.requests), pair.remote)
-    with StateDB() as state:
-        scope = state.scope(pair.local, store.endpoint, pair.remote.bucket, pair.remote.prefix)
-        yield Job(pair, options, store, state, scope, stats)
+    store = S3Store(make_client(settings, stats.requests), remote, settings)
+    store.counter = stats.requests
+    return store
 
 
 def _plan(job: Job) -> Planned:
+    started = time.time()
     try:
         planned = make_plan(job)
     except ListingOrderError:
         job.presorted = True
         planned = make_plan(job)
     job.state.save(job.scope, planned.records)
+    job.state.mark_verified(job.scope, planned.verified, started)  # counts for max_age
     return planned
 
 

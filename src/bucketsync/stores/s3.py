@@ -22,6 +22,7 @@ from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
 from ..entries import RemoteObject
 from ..location import S3Location
+from .listing import FastLister
 
 METADATA_CRC64 = "crc64nvme"
 _CHECKSUM_FIELDS = {
@@ -86,7 +87,16 @@ def make_client(settings: ClientSettings, counter: RequestCounter | None = None)
         raise errors.UsageError(f"cannot configure the S3 client: {e}") from None
     if counter is not None:
         client.meta.events.register("before-send.s3", counter)
+    client.meta.events.register("before-parse.s3.GetObject", _bodiless_304)
     return client
+
+
+def _bodiless_304(response_dict: dict[str, Any], **_: Any) -> None:
+    """A 304 has no body. When it carries checksum headers (rclone serve s3 sends them),
+    botocore wraps the body in a checksum reader that its error parser cannot read
+    and raises TypeError; give the parser the empty body instead."""
+    if response_dict.get("status_code") == 304:
+        response_dict["body"] = b""
 
 
 def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
@@ -96,6 +106,7 @@ def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
         read_timeout=settings.read_timeout,
         retries={"mode": "standard", "max_attempts": settings.max_attempts},
         tcp_keepalive=True,
+        signature_version="s3v4",
         request_checksum_calculation="when_required",
         response_checksum_validation="when_required",
         s3={"addressing_style": "path"} if path_style else None,
@@ -127,9 +138,13 @@ def translated(what: str) -> Iterator[None]:
 
 def _client_error(e: bexc.ClientError, what: str) -> errors.BucketsyncError:
     info = e.response.get("Error", {})
-    code = str(info.get("Code", ""))
     status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
-    message = info.get("Message") or code or f"HTTP {status}"
+    return error_for(str(info.get("Code", "")), status, str(info.get("Message", "")), what)
+
+
+def error_for(code: str, status: int | None, message: str, what: str) -> errors.BucketsyncError:
+    """The bucketsync error for an S3 error code and HTTP status."""
+    message = message or code or f"HTTP {status}"
     if code == "NoSuchBucket":
         return errors.BucketNotFound(f"{what}: no such bucket")
     if code in ("NoSuchKey", "NotFound") or status == 404:
@@ -184,10 +199,15 @@ def remote_facts(response: Mapping[str, Any], *, part_request: bool = False) -> 
 class S3Store:
     """One bucket and prefix on one endpoint, seen through a botocore client."""
 
-    def __init__(self, client: Any, location: S3Location) -> None:
+    def __init__(
+        self, client: Any, location: S3Location, settings: ClientSettings | None = None
+    ) -> None:
         self.client = client
         self.location = location
         self.bucket = location.bucket
+        self.settings = settings or ClientSettings()
+        self.counter: RequestCounter | None = None
+        self._lister: FastLister | None = None
 
     @property
     def endpoint(self) -> str:
@@ -207,6 +227,11 @@ class S3Store:
     def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
         """Objects below the prefix, in the server's (UTF-8 byte) order."""
         prefix = self.location.prefix
+        if FastLister.usable():
+            if self._lister is None:
+                self._lister = FastLister(self.client, self.settings, self.counter)
+            yield from self._lister.objects(self.bucket, prefix, start_after)
+            return
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
         if start_after:
             kwargs["StartAfter"] = prefix + start_after
@@ -233,6 +258,36 @@ class S3Store:
             kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         with translated(key):
             return self.client.get_object(**kwargs)
+
+    def get_if_changed(self, key: str, etag: str | None) -> Any | None:
+        """A GET of the whole object, or None if its ETag is still `etag` (HTTP 304).
+
+        One request either way. Should botocore still fail to parse the 304 (the
+        TypeError `_bodiless_304` prevents), a HEAD settles it instead.
+        """
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+        if etag:
+            kwargs["IfNoneMatch"] = f'"{etag}"'
+        with translated(key):
+            try:
+                return self.client.get_object(**kwargs)
+            except bexc.ClientError as e:
+                if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 304:
+                    return None
+                raise
+            except TypeError:
+                pass
+        current = self.head(key).etag
+        return None if current == etag else self.get(key, current)
+
+    def stat(self, key: str) -> RemoteObject | None:
+        """The listing entry of one key, or None if there is no such object (one request)."""
+        with translated(key):
+            page = self.client.list_objects_v2(Bucket=self.bucket, Prefix=key, MaxKeys=1)
+        for item in page.get("Contents", ()):
+            if item["Key"] == key:
+                return _remote_object(item, self.location.prefix)
+        return None
 
     def put(self, key: str, body: bytes, crc64nvme: str, condition: Mapping[str, str]) -> str:
         """Upload one object with its CRC64NVME, which the server checks; return the ETag."""
@@ -316,6 +371,17 @@ class S3Store:
                 Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
             )
         return {e["Key"]: e.get("Message", e.get("Code", "")) for e in response.get("Errors", ())}
+
+
+def response_object(key: str, prefix: str, response: Mapping[str, Any]) -> RemoteObject:
+    """The object a whole-object GET describes, as a listing would."""
+    return RemoteObject(
+        rel=key[len(prefix) :],
+        key=key,
+        size=int(response["ContentLength"]),
+        etag=_etag(response.get("ETag")),
+        last_modified_ns=_timestamp_ns(response.get("LastModified")),
+    )
 
 
 def _remote_object(item: Mapping[str, Any], prefix: str) -> RemoteObject:
