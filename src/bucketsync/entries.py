@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 
 Fingerprint = tuple[int, int, int, int, int]
 
@@ -60,3 +61,15 @@ class Record:
 
     def remote_matches(self, remote: RemoteObject) -> bool:
         return self.etag == remote.etag and self.remote_size == remote.size
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
+
+
+def datetime_ns(value: datetime | None) -> int:
+    """Nanoseconds since the epoch, exactly (a float timestamp would round)."""
+    if value is None:
+        return 0
+    if value.tzinfo is None:
+        value = value.replace(tzinfo=timezone.utc)
+    return (value - _EPOCH) // timedelta(microseconds=1) * 1000

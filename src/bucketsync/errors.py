@@ -84,3 +84,11 @@ class ListingOrderError(BucketsyncError):
 
 class TransferError(BucketsyncError):
     """A transfer failed for a reason not covered above."""
+
+
+class MissingDependency(BucketsyncError, ImportError):
+    """An optional package this feature needs is not installed."""
+
+
+class OfflineWarning(UserWarning):
+    """The S3 endpoint could not be reached, so a local copy was used unchecked."""

@@ -24,10 +24,11 @@ Pair = tuple[LocalFile | None, RemoteObject | None]
 
 @dataclass
 class Planned:
-    """The plan, and the state rows learned while making it."""
+    """The plan, the state rows learned while making it, and the rows it re-confirmed."""
 
     plan: Plan
     records: list[Record] = field(default_factory=list)
+    verified: list[str] = field(default_factory=list)
 
 
 def make_plan(job: Job) -> Planned:
@@ -43,6 +44,7 @@ def make_plan(job: Job) -> Planned:
                 _one_sided(job, planned.plan, local, remote)
             elif record and record.local_matches(local) and record.remote_matches(remote):
                 planned.plan.unchanged += 1
+                planned.verified.append(local.rel)
             else:
                 window.append(((local, remote), pool.submit(check, job, local, remote, record)))
                 while len(window) > limit:

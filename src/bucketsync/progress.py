@@ -14,7 +14,7 @@ class Progress:
 
     def __init__(self, total_bytes: int, total_files: int, enabled: bool | None) -> None:
         if enabled is None:
-            enabled = sys.stderr.isatty()
+            enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or Jupyter
         self._lock = threading.Lock()
         self._files, self._total_files = 0, total_files
         self._bar: Any = None

@@ -130,6 +130,14 @@ class StateDB:
                 rows,
             )
 
+    def mark_verified(self, scope: int, rels: Iterable[str], when: float) -> None:
+        """Note that these pairs were found still identical at `when` (for `max_age`)."""
+        with self._lock, self._db:
+            self._db.executemany(
+                "UPDATE records SET verified_at=max(verified_at, ?) WHERE scope=? AND rel=?",
+                [(when, scope, rel) for rel in rels],
+            )
+
     def forget(self, scope: int, rels: Iterable[str]) -> None:
         with self._lock, self._db:
             self._db.executemany(

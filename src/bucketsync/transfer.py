@@ -97,29 +97,55 @@ def _with_retries(job: Job, action: Action, parts: Executor, progress: Progress)
 # --- downloads ---------------------------------------------------------------------------
 
 
+def transfer_one(job: Job, action: Action, progress: Progress) -> Record | None:
+    """Carry out one upload or download outside a plan, with the same retries."""
+    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-part") as parts:
+        return _with_retries(job, action, parts, progress)
+
+
+def receive(job: Job, rel: str, remote: RemoteObject, response: Any, progress: Progress) -> Record:
+    """Land the body of a whole-object GET already sent (as `remote`) at rel, verified."""
+    return _land(job, rel, remote, lambda temp: _receive(job, remote, response, temp, progress))
+
+
 def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> Record:
     remote = action.remote
     assert remote is not None
-    final = target_path(job.root, action.path)
+
+    def fill(temp: Path) -> dict[str, str]:
+        if remote.size > MULTIPART_THRESHOLD:
+            return _ranged_get(job, remote, temp, parts, progress)
+        return _single_get(job, remote, temp, progress)
+
+    return _land(job, action.path, remote, fill)
+
+
+def _land(
+    job: Job, rel: str, remote: RemoteObject, fill: Callable[[Path], dict[str, str]]
+) -> Record:
+    """Fill a temporary file, then rename it over rel: readers never see a torn file."""
+    final = target_path(job.root, rel)
     prepare_parent(job.root, final)
     temp = temp_path(final)
     try:
-        if remote.size > MULTIPART_THRESHOLD:
-            digests = _ranged_get(job, remote, temp, parts, progress)
-        else:
-            digests = _single_get(job, remote, temp, progress)
+        digests = fill(temp)
         os.utime(temp, ns=(time.time_ns(), remote.last_modified_ns or time.time_ns()))
         os.replace(temp, final)
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(temp)
     job.stats.transferred(remote.size)
-    local = local_file(action.path, os.stat(final))
+    local = local_file(rel, os.stat(final))
     return make_record(local, digests, remote.etag, remote.size, racy=False)
 
 
 def _single_get(job: Job, remote: RemoteObject, temp: Path, progress: Progress) -> dict[str, str]:
-    response = job.store.get(remote.key, remote.etag)
+    return _receive(job, remote, job.store.get(remote.key, remote.etag), temp, progress)
+
+
+def _receive(
+    job: Job, remote: RemoteObject, response: Any, temp: Path, progress: Progress
+) -> dict[str, str]:
     facts = remote_facts(response)
     check = verification(remote.size, remote.etag, facts)
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})

@@ -20,7 +20,7 @@ from urllib.parse import unquote_plus
 import urllib3
 
 from .. import errors
-from ..entries import RemoteObject
+from ..entries import RemoteObject, datetime_ns
 
 if TYPE_CHECKING:
     from .s3 import ClientSettings, RequestCounter
@@ -123,4 +123,4 @@ def _contents(root: ET.Element, prefix: str) -> Iterator[RemoteObject]:
 def _timestamp_ns(text: str) -> int:
     if not text:
         return 0
-    return int(datetime.fromisoformat(text.replace("Z", "+00:00")).timestamp() * 1e9)
+    return datetime_ns(datetime.fromisoformat(text.replace("Z", "+00:00")))

@@ -11,7 +11,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import boto3
@@ -20,7 +19,7 @@ from botocore.config import Config
 
 from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
-from ..entries import RemoteObject
+from ..entries import RemoteObject, datetime_ns
 from ..location import S3Location
 from .listing import FastLister
 
@@ -162,10 +161,6 @@ def error_for(code: str, status: int | None, message: str, what: str) -> errors.
     return errors.TransferError(f"{what}: {message}")
 
 
-def _timestamp_ns(value: datetime | None) -> int:
-    return int(value.timestamp() * 1e9) if value else 0
-
-
 def _etag(value: str | None) -> str:
     return (value or "").strip('"')
 
@@ -192,7 +187,7 @@ def remote_facts(response: Mapping[str, Any], *, part_request: bool = False) -> 
         ),
         parts_count=response.get("PartsCount") if part_request else None,
         first_part_size=response.get("ContentLength") if part_request else None,
-        last_modified_ns=_timestamp_ns(response.get("LastModified")),
+        last_modified_ns=datetime_ns(response.get("LastModified")),
     )
 
 
@@ -380,7 +375,7 @@ def response_object(key: str, prefix: str, response: Mapping[str, Any]) -> Remot
         key=key,
         size=int(response["ContentLength"]),
         etag=_etag(response.get("ETag")),
-        last_modified_ns=_timestamp_ns(response.get("LastModified")),
+        last_modified_ns=datetime_ns(response.get("LastModified")),
     )
 
 
@@ -391,7 +386,7 @@ def _remote_object(item: Mapping[str, Any], prefix: str) -> RemoteObject:
         key=item["Key"],
         size=int(item["Size"]),
         etag=_etag(item.get("ETag")),
-        last_modified_ns=_timestamp_ns(item.get("LastModified")),
+        last_modified_ns=datetime_ns(item.get("LastModified")),
         checksum_algorithm=algorithms[0] if algorithms else None,
         checksum_type=item.get("ChecksumType"),
     )
