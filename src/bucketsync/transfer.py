@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import threading
 import time
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -26,7 +27,7 @@ from .job import Job
 from .plan import Action, Plan, Problem
 from .progress import Progress
 from .state import is_racy, make_record
-from .stores.local import local_file, prepare_parent, target_path, temp_path
+from .stores.local import local_file, prepare_parent, target_path, temp_file
 from .stores.s3 import remote_facts, translated
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -40,6 +41,7 @@ RETRYABLE = (
     errors.TransferError,
     errors.EndpointError,
 )
+STRIKES = 2  # files that found the endpoint dead before the rest are not tried
 
 
 @dataclass
@@ -56,16 +58,48 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
     outcome = Outcome()
     moves = [a for a in plan.actions if a.action != "delete"]
     jobs = job.options.jobs
+    breaker = Breaker()
     with (
         ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-file") as files,
         ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-part") as parts,
     ):
-        futures = {files.submit(_with_retries, job, a, parts, progress): a for a in moves}
+        futures = {files.submit(_with_retries, job, a, parts, progress, breaker): a for a in moves}
         for future in as_completed(futures):
             _collect(outcome, futures[future], future.result)
             progress.file_done()
-    _delete(job, [a for a in plan.actions if a.action == "delete"], outcome)
+    deletes = [a for a in plan.actions if a.action == "delete"]
+    if breaker.tripped and job.push:
+        outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
+    else:
+        _delete(job, deletes, outcome)
     return outcome
+
+
+class Breaker:
+    """Stops a sync's remaining transfers once the endpoint has stopped answering.
+
+    Below, botocore and awscrt already retried each request within the configured
+    timeouts and attempts; an EndpointError means that budget ran out. After
+    STRIKES files met one, the files not yet started are reported, not tried, so
+    a dead or stalled server fails the sync in about one request's time budget.
+    """
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._strikes = 0
+        self._first = ""
+
+    def strike(self, error: errors.EndpointError) -> None:
+        with self._lock:
+            self._strikes += 1
+            self._first = self._first or str(error)
+
+    @property
+    def tripped(self) -> bool:
+        return self._strikes >= STRIKES
+
+    def message(self) -> str:
+        return f"not tried: the S3 endpoint stopped answering ({self._first})"
 
 
 def _collect(outcome: Outcome, action: Action, result: Callable[[], Record | None]) -> None:
@@ -82,13 +116,22 @@ def _collect(outcome: Outcome, action: Action, result: Callable[[], Record | Non
         outcome.records.append(record)
 
 
-def _with_retries(job: Job, action: Action, parts: Executor, progress: Progress) -> Record | None:
-    run = _upload if action.action == "upload" else _download
+def _with_retries(
+    job: Job, action: Action, parts: Executor, progress: Progress, breaker: Breaker | None = None
+) -> Record | None:
+    breaker = breaker or Breaker()
+    written = Written(action.remote.etag if action.remote else None)
     for attempt in range(1, ATTEMPTS + 1):
+        if breaker.tripped:
+            raise errors.EndpointError(breaker.message())
         try:
-            return run(job, action, parts, progress)
-        except RETRYABLE:
-            if attempt == ATTEMPTS:
+            if action.action == "upload":
+                return _upload(job, action, parts, progress, written)
+            return _download(job, action, parts, progress)
+        except RETRYABLE as e:
+            if isinstance(e, errors.EndpointError):
+                breaker.strike(e)
+            if attempt == ATTEMPTS or breaker.tripped:
                 raise
             time.sleep(0.2 * 2**attempt)
     return None
@@ -125,22 +168,23 @@ def _land(
 ) -> Record:
     """Fill a temporary file, then rename it over rel: readers never see a torn file."""
     final = target_path(job.root, rel)
-    prepare_parent(job.root, final)
-    temp = temp_path(final)
-    try:
+    prepare_parent(job.root, final, replace_links=job.options.follow_symlinks)
+    mtime = remote.last_modified_ns or time.time_ns()
+    with temp_file(final) as temp:
         digests = fill(temp)
-        os.utime(temp, ns=(time.time_ns(), remote.last_modified_ns or time.time_ns()))
+        os.utime(temp, ns=(time.time_ns(), mtime))
         os.replace(temp, final)
-    finally:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temp)
+        st = os.stat(final)
     job.stats.transferred(remote.size)
-    local = local_file(rel, os.stat(final))
-    return make_record(local, digests, remote.etag, remote.size, racy=False)
+    # A write by someone else since the rename shows as a changed mtime: hash it next time.
+    racy = st.st_mtime_ns != mtime
+    return make_record(local_file(rel, st), digests, remote.etag, remote.size, racy=racy)
 
 
 def _single_get(job: Job, remote: RemoteObject, temp: Path, progress: Progress) -> dict[str, str]:
-    return _receive(job, remote, job.store.get(remote.key, remote.etag), temp, progress)
+    return _receive(
+        job, remote, job.store.get(remote.key, remote.etag, size=remote.size), temp, progress
+    )
 
 
 def _receive(
@@ -149,7 +193,7 @@ def _receive(
     facts = remote_facts(response)
     check = verification(remote.size, remote.etag, facts)
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
-    with open(temp, "wb") as f, translated(remote.key):
+    with open(temp, "wb") as f, _body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
             f.write(chunk)
             hasher.update(chunk)
@@ -188,7 +232,7 @@ def _get_range(
 ) -> int:
     response = job.store.get(remote.key, remote.etag, byte_range)
     offset, crc = byte_range[0], 0
-    with translated(remote.key):
+    with _body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
             os.pwrite(fd, chunk, offset)
             crc = crc64nvme(chunk, crc)
@@ -197,6 +241,16 @@ def _get_range(
     if offset != byte_range[1] + 1:
         raise errors.ChecksumMismatch(f"{remote.key}: a byte range came back short")
     return crc
+
+
+@contextlib.contextmanager
+def _body(key: str) -> Iterator[None]:
+    """Reading a response body: a timeout or a cut connection here is worth a new try."""
+    try:
+        with translated(key):
+            yield
+    except errors.EndpointError as e:
+        raise errors.TransferError(f"{key}: the download broke off ({e})") from None
 
 
 def _verify(
@@ -223,16 +277,27 @@ def _verify(
 # --- uploads -----------------------------------------------------------------------------
 
 
-def _upload(job: Job, action: Action, parts: Executor, progress: Progress) -> Record:
+@dataclass
+class Written:
+    """The object an upload may replace: as listed, then as our own last attempt left it."""
+
+    etag: str | None
+
+
+def _upload(
+    job: Job, action: Action, parts: Executor, progress: Progress, written: Written | None = None
+) -> Record:
     path = target_path(job.root, action.path)
     local = local_file(action.path, os.stat(path))
     read_at = time.time_ns()
     key = job.store.location.key(action.path)
-    condition = _condition(action.remote)
+    written = written or Written(action.remote.etag if action.remote else None)
+    condition = _condition(written.etag)
     if local.size > MULTIPART_THRESHOLD:
         crc, etag = _multipart_put(job, path, local, key, condition, parts, progress)
     else:
         crc, etag = _single_put(job, path, local, key, condition, progress)
+    written.etag = etag  # a retry replaces what this attempt wrote, not what was listed
     if local_file(action.path, os.stat(path)).fingerprint != local.fingerprint:
         raise errors.LocalChanged(f"{path}: changed while it was being uploaded")
     job.stats.transferred(local.size)
@@ -240,9 +305,9 @@ def _upload(job: Job, action: Action, parts: Executor, progress: Progress) -> Re
     return make_record(local, digests, etag, local.size, racy=is_racy(local, read_at))
 
 
-def _condition(remote: RemoteObject | None) -> dict[str, str]:
+def _condition(etag: str | None) -> dict[str, str]:
     """Write only over the object as listed, or only where there is none."""
-    return {"IfMatch": f'"{remote.etag}"'} if remote else {"IfNoneMatch": "*"}
+    return {"IfMatch": f'"{etag}"'} if etag is not None else {"IfNoneMatch": "*"}
 
 
 def _single_put(
@@ -321,14 +386,21 @@ def _put_part(
 
 
 def _conditional(job: Job, key: str, crc: str, put: Callable[[], str]) -> str:
-    """Run a conditional write; a refusal caused by our own earlier attempt is success."""
+    """Run a conditional write; a refusal caused by our own earlier attempt is success.
+
+    A request whose answer was lost may have been carried out: its retry then meets
+    412 (the condition no longer holds) or NoSuchUpload (the upload was completed).
+    If the object now holds exactly our content, the write happened.
+    """
     try:
         return put()
-    except errors.RemoteChanged:
+    except (errors.RemoteChanged, errors.ObjectNotFound, errors.TransferError) as e:
         with contextlib.suppress(errors.BucketsyncError):
             facts = job.store.head(key)
             if facts.crc64nvme == crc:
                 return facts.etag
+        if not isinstance(e, errors.RemoteChanged):
+            raise
         raise errors.RemoteChanged(
             f"{key}: changed on the server since it was listed; not overwritten"
             " (sync again to compare with the new version)"

@@ -21,6 +21,7 @@ from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
 from ..entries import RemoteObject, datetime_ns
 from ..location import S3Location
+from .crt import SMALL_OBJECT, CrtTransport
 from .listing import FastLister
 
 METADATA_CRC64 = "crc64nvme"
@@ -42,6 +43,7 @@ _REQUEST_KINDS = {
     "DeleteObjects": "delete",
 }
 REQUEST_KINDS = ("list", "head", "get", "put", "delete", "other")
+_CONDITION_HEADERS = {"IfMatch": "If-Match", "IfNoneMatch": "If-None-Match"}
 
 
 @dataclass(frozen=True)
@@ -53,7 +55,7 @@ class ClientSettings:
     max_connections: int = 32
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    max_attempts: int = 5
+    max_attempts: int = 5  # tries per request, the first one included
 
 
 class RequestCounter:
@@ -98,12 +100,21 @@ def _bodiless_304(response_dict: dict[str, Any], **_: Any) -> None:
         response_dict["body"] = b""
 
 
+def _credentials(settings: ClientSettings) -> Any:
+    """The credentials boto3's chain finds for these settings, or None."""
+    try:
+        return boto3.Session(profile_name=settings.profile).get_credentials()
+    except bexc.BotoCoreError:
+        return None
+
+
 def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
     config = Config(
         max_pool_connections=settings.max_connections,
         connect_timeout=settings.connect_timeout,
         read_timeout=settings.read_timeout,
-        retries={"mode": "standard", "max_attempts": settings.max_attempts},
+        # total_max_attempts counts every try (botocore's max_attempts counts retries)
+        retries={"mode": "standard", "total_max_attempts": settings.max_attempts},
         tcp_keepalive=True,
         signature_version="s3v4",
         request_checksum_calculation="when_required",
@@ -146,6 +157,8 @@ def error_for(code: str, status: int | None, message: str, what: str) -> errors.
     message = message or code or f"HTTP {status}"
     if code == "NoSuchBucket":
         return errors.BucketNotFound(f"{what}: no such bucket")
+    if code == "NoSuchUpload":
+        return errors.TransferError(f"{what}: the multipart upload is gone (NoSuchUpload)")
     if code in ("NoSuchKey", "NotFound") or status == 404:
         return errors.ObjectNotFound(f"{what}: no such object")
     if code in ("InvalidAccessKeyId", "SignatureDoesNotMatch", "ExpiredToken", "InvalidToken"):
@@ -203,6 +216,24 @@ class S3Store:
         self.settings = settings or ClientSettings()
         self.counter: RequestCounter | None = None
         self._lister: FastLister | None = None
+        self._crt: CrtTransport | None = None
+        self._crt_tried = False
+        self._crt_lock = threading.Lock()
+
+    def _native(self) -> CrtTransport | None:
+        """The awscrt client for small transfers, made on first use (None if unusable)."""
+        with self._crt_lock:
+            if not self._crt_tried:
+                self._crt_tried = True
+                credentials = _credentials(self.settings)
+                if credentials is not None and CrtTransport.usable():
+                    timeout = self.settings.connect_timeout + self.settings.read_timeout
+                    self._crt = CrtTransport(self.client, credentials, self.bucket, timeout)
+            return self._crt
+
+    def _count(self, operation: str) -> None:
+        if self.counter is not None:
+            self.counter(event_name=f"before-send.s3.{operation}")
 
     @property
     def endpoint(self) -> str:
@@ -244,8 +275,21 @@ class S3Store:
             response = self.client.head_object(**kwargs)
         return remote_facts(response, part_request=part_number is not None)
 
-    def get(self, key: str, etag: str, byte_range: tuple[int, int] | None = None) -> Any:
-        """A GET of the object (or of an inclusive byte range), pinned to its ETag."""
+    def get(
+        self,
+        key: str,
+        etag: str,
+        byte_range: tuple[int, int] | None = None,
+        size: int | None = None,
+    ) -> Any:
+        """A GET of the object (or of an inclusive byte range), pinned to its ETag.
+
+        A small whole object (`size` known) goes through the native client.
+        """
+        native = self._native() if size is not None and size <= SMALL_OBJECT else None
+        if native is not None and byte_range is None:
+            self._count("GetObject")
+            return native.get(key, {"If-Match": f'"{etag}"', "x-amz-checksum-mode": "ENABLED"})
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "IfMatch": f'"{etag}"'}
         if byte_range is None:
             kwargs["ChecksumMode"] = "ENABLED"
@@ -286,6 +330,15 @@ class S3Store:
 
     def put(self, key: str, body: bytes, crc64nvme: str, condition: Mapping[str, str]) -> str:
         """Upload one object with its CRC64NVME, which the server checks; return the ETag."""
+        native = self._native() if len(body) <= SMALL_OBJECT else None
+        if native is not None:
+            self._count("PutObject")
+            headers = {
+                "x-amz-checksum-crc64nvme": crc64nvme,
+                f"x-amz-meta-{METADATA_CRC64}": crc64nvme,
+                **{_CONDITION_HEADERS[name]: value for name, value in condition.items()},
+            }
+            return _etag(native.put(key, body, headers).get("ETag"))
         with translated(key):
             response = self.client.put_object(
                 Bucket=self.bucket,

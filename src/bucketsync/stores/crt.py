@@ -1,0 +1,193 @@
+"""Small-object GET and PUT on awscrt's native S3 client.
+
+botocore spends about a millisecond of Python per request, which bounds a sync
+of many small files on two cores. awscrt's S3 client signs, sends, retries and
+pools connections in C; only the request line and headers are built here, so a
+small transfer costs tens of microseconds of Python. Endpoint, addressing style
+and region are taken from botocore (a presigned URL), and credentials from the
+same boto3 session, so both paths reach the same place with the same identity.
+Large objects, HEAD, listings and multipart uploads stay on botocore.
+"""
+
+from __future__ import annotations
+
+import io
+import os
+import threading
+import xml.etree.ElementTree as ET
+from collections.abc import Iterator, Mapping
+from email.utils import parsedate_to_datetime
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from awscrt import http, s3
+from s3transfer.crt import BotocoreCRTCredentialsWrapper
+
+from .. import errors
+
+SMALL_OBJECT = 8 * 1024 * 1024  # larger objects stream through botocore, in parts
+DISABLE_ENV = "BUCKETSYNC_NO_CRT"
+_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
+_CHECKSUM_HEADERS = {
+    "x-amz-checksum-crc64nvme": "ChecksumCRC64NVME",
+    "x-amz-checksum-crc32": "ChecksumCRC32",
+    "x-amz-checksum-crc32c": "ChecksumCRC32C",
+    "x-amz-checksum-sha1": "ChecksumSHA1",
+    "x-amz-checksum-sha256": "ChecksumSHA256",
+    "x-amz-checksum-type": "ChecksumType",
+    "x-amz-server-side-encryption": "ServerSideEncryption",
+    "x-amz-server-side-encryption-customer-algorithm": "SSECustomerAlgorithm",
+    "etag": "ETag",
+}
+
+
+class CrtTransport:
+    """One awscrt S3 client for one bucket, used from many threads at once."""
+
+    def __init__(self, client: Any, credentials: Any, bucket: str, timeout: float) -> None:
+        probe = urlsplit(
+            client.generate_presigned_url(
+                "get_object", Params={"Bucket": bucket, "Key": "K"}, ExpiresIn=60
+            )
+        )
+        self._host = probe.netloc
+        self._prefix = probe.path[: -len("K")]
+        self._timeout = timeout
+        region = client.meta.region_name or "us-east-1"
+        provider = BotocoreCRTCredentialsWrapper(credentials).to_crt_credentials_provider()
+        tls = (
+            s3.S3RequestTlsMode.ENABLED if probe.scheme == "https" else s3.S3RequestTlsMode.DISABLED
+        )
+        self._client = s3.S3Client(
+            region=region,
+            signing_config=s3.create_default_s3_signing_config(
+                region=region, credential_provider=provider
+            ),
+            tls_mode=tls,
+            throughput_target_gbps=10,
+            retry_config=s3.S3RetryConfig(max_retries=4),
+        )
+
+    @staticmethod
+    def usable() -> bool:
+        """False when disabled, or when a proxy is configured (only botocore honours it)."""
+        return not os.environ.get(DISABLE_ENV) and not any(
+            os.environ.get(name) for name in _PROXY_VARS
+        )
+
+    def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
+        """PUT one object; return the response headers as botocore names them."""
+        request = self._request("PUT", key, {**headers, "Content-Length": str(len(body))})
+        request.body_stream = io.BytesIO(body)
+        received, _ = self._run(request, "PutObject", key)
+        return received
+
+    def get(self, key: str, headers: Mapping[str, str]) -> dict[str, Any]:
+        """GET one small object; the response as botocore shapes it, Body in memory."""
+        received, body = self._run(self._request("GET", key, headers), "GetObject", key)
+        received["Body"] = _Body(body)
+        return received
+
+    def _request(self, method: str, key: str, headers: Mapping[str, str]) -> http.HttpRequest:
+        path = self._prefix + quote(key, safe="/~")
+        pairs = [("Host", self._host), *headers.items()]
+        return http.HttpRequest(method, path, http.HttpHeaders(pairs))
+
+    def _run(
+        self, request: http.HttpRequest, operation: str, key: str
+    ) -> tuple[dict[str, Any], bytes]:
+        outcome = _Outcome()
+        made = self._client.make_request(
+            type=s3.S3RequestType.DEFAULT,
+            operation_name=operation,
+            request=request,
+            on_headers=outcome.on_headers,
+            on_body=outcome.on_body,
+            on_done=outcome.on_done,
+        )
+        if not outcome.done.wait(self._timeout):
+            made.cancel()
+            raise errors.EndpointError(f"{key}: no answer from the server in {self._timeout:.0f} s")
+        outcome.raise_for(key)
+        return _botocore_shape(outcome.headers), b"".join(outcome.chunks)
+
+
+class _Outcome:
+    """Collects what the native client reports for one request."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.headers: list[tuple[str, str]] = []
+        self.chunks: list[bytes] = []
+        self.error: Exception | None = None
+        self.status: int | None = None
+        self.error_body = b""
+
+    def on_headers(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
+        self.status, self.headers = status_code, headers
+
+    def on_body(self, chunk: bytes, **_: Any) -> None:
+        self.chunks.append(bytes(chunk))
+
+    def on_done(
+        self,
+        error: Exception | None = None,
+        status_code: int | None = None,
+        error_body: bytes | None = None,
+        **_: Any,
+    ) -> None:
+        self.error, self.error_body = error, error_body or b""
+        if status_code is not None:
+            self.status = status_code
+        self.done.set()
+
+    def raise_for(self, key: str) -> None:
+        if self.error is None:
+            return
+        from .s3 import error_for
+
+        if self.status is None or self.status < 300:
+            raise errors.EndpointError(f"{key}: {self.error}")
+        code, message = _error_fields(self.error_body)
+        raise error_for(code, self.status, message, key)
+
+
+class _Body:
+    """The piece of botocore's StreamingBody interface the transfers use."""
+
+    def __init__(self, data: bytes) -> None:
+        self._data = data
+
+    def iter_chunks(self, size: int) -> Iterator[bytes]:
+        view = memoryview(self._data)
+        for start in range(0, len(view), size):
+            yield bytes(view[start : start + size])
+
+    def read(self) -> bytes:
+        return self._data
+
+
+def _error_fields(body: bytes) -> tuple[str, str]:
+    try:
+        root = ET.fromstring(body)
+    except ET.ParseError:
+        return "", ""
+    return root.findtext("Code") or "", root.findtext("Message") or ""
+
+
+def _botocore_shape(headers: list[tuple[str, str]]) -> dict[str, Any]:
+    """Response headers under the names botocore's parsed responses use."""
+    shaped: dict[str, Any] = {}
+    metadata: dict[str, str] = {}
+    for name, value in headers:
+        lower = name.lower()
+        if lower.startswith("x-amz-meta-"):
+            metadata[lower[len("x-amz-meta-") :]] = value
+        elif lower in _CHECKSUM_HEADERS:
+            shaped[_CHECKSUM_HEADERS[lower]] = value
+        elif lower == "last-modified":
+            shaped["LastModified"] = parsedate_to_datetime(value)
+        elif lower == "content-length":
+            shaped["ContentLength"] = int(value)
+    shaped["Metadata"] = metadata
+    return shaped
