@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import subprocess
@@ -176,3 +177,43 @@ def test_explicit_weaker_compare_modes(s3: S3Env, tmp_path: Path, mode: str) -> 
     assert weak["actions"] == [], f"--compare {mode} trusts sizes (and times)"
     exact = json.loads(cli(s3.env, "diff", str(src), s3.url(), "--json").stdout)
     assert [a["path"] for a in exact["actions"]] == ["a.txt"]
+
+
+def _stderr_on_a_terminal(env: dict[str, str], *args: str) -> str:
+    """Run the CLI with stderr on a pseudo-terminal of 100 columns; return what it showed."""
+    import fcntl
+    import pty
+    import struct
+    import termios
+
+    leader, follower = pty.openpty()
+    fcntl.ioctl(follower, termios.TIOCSWINSZ, struct.pack("HHHH", 30, 100, 0, 0))
+    done = subprocess.run(
+        [BUCKETSYNC, *args],
+        env=env,
+        stderr=follower,
+        stdout=subprocess.DEVNULL,
+        timeout=120,
+        check=False,
+    )
+    os.close(follower)
+    shown = b""
+    with contextlib.suppress(OSError):
+        while chunk := os.read(leader, 65536):
+            shown += chunk
+    os.close(leader)
+    assert done.returncode == 0
+    return shown.decode(errors="replace")
+
+
+def test_progress_bar_only_on_a_terminal(moto_s3: S3Env, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    src.mkdir()
+    for i in range(20):
+        (src / f"f{i}").write_bytes(os.urandom(50_000))
+    shown = _stderr_on_a_terminal(moto_s3.env, "sync", str(src), moto_s3.url("a"))
+    assert "bucketsync:" in shown and "B/s" in shown
+    quiet = _stderr_on_a_terminal(moto_s3.env, "sync", str(src), moto_s3.url("b"), "--no-progress")
+    assert "B/s" not in quiet
+    piped = cli(moto_s3.env, "sync", str(src), moto_s3.url("c"))
+    assert "B/s" not in piped.stderr
