@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import xml.etree.ElementTree as ET
-
-from bucketsync.stores.listing import _contents
+from bucketsync.stores.listing import parse_page
 
 PAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
@@ -19,9 +17,35 @@ PAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
 
 
 def test_page_fields_and_url_encoded_keys() -> None:
-    first, second = _contents(ET.fromstring(PAGE), "p/")
+    page = parse_page(PAGE, "p/")
+    first, second = page.objects
+    assert page.next_token is None
     assert first.key == "p/a b\x01\u00fc" and first.rel == "a b\x01\u00fc"
     assert first.size == 12 and first.etag == "9dd4e461268c8034f5c8564e155c67a6"
     assert first.checksum_algorithm == "CRC64NVME" and first.checksum_type == "FULL_OBJECT"
     assert first.last_modified_ns == 1795694449463000000
     assert second.etag == "abc-2" and second.checksum_algorithm is None
+
+
+def test_continuation_token_only_when_truncated() -> None:
+    body = PAGE.replace(b"<IsTruncated>false", b"<IsTruncated>true").replace(
+        b"</ListBucketResult>",
+        b"<NextContinuationToken>a&amp;b==</NextContinuationToken></ListBucketResult>",
+    )
+    assert parse_page(body, "p/").next_token == "a&b=="
+    assert (
+        parse_page(
+            PAGE.replace(b"</Name>", b"</Name><NextContinuationToken>x</NextContinuationToken>"),
+            "p/",
+        ).next_token
+        is None
+    )
+
+
+def test_not_a_listing_is_an_error() -> None:
+    import pytest
+
+    from bucketsync.errors import TransferError
+
+    with pytest.raises(TransferError):
+        parse_page(b"<html>proxy error</html>", "p/")

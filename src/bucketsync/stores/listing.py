@@ -3,16 +3,21 @@
 botocore's response parsing costs about 0.2 ms per key, which bounds a no-change
 sync of many small files. Here each page is a presigned ListObjectsV2 URL
 (botocore resolves the endpoint, addressing style, region and credentials),
-fetched with urllib3 (retrying 5xx and connection errors) and parsed with the C
-ElementTree parser. Keys are requested URL-encoded, as botocore does, so keys
-with characters XML cannot carry still round-trip.
+fetched with urllib3 (retrying 5xx and connection errors) by a helper thread one
+page ahead, so the server's time overlaps the merge. A page is a flat, known
+shape; its leaf elements are read with one regular expression, twice as fast as
+building an ElementTree. Keys are requested URL-encoded, as botocore does, so
+keys with characters XML cannot carry still round-trip.
 """
 
 from __future__ import annotations
 
+import html
 import os
-import xml.etree.ElementTree as ET
+import re
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
@@ -25,13 +30,21 @@ from ..entries import RemoteObject, datetime_ns
 if TYPE_CHECKING:
     from .s3 import ClientSettings, RequestCounter
 
-_NS = "{http://s3.amazonaws.com/doc/2006-03-01/}"
 _PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
-_TAG = {
-    f"{_NS}{name}": name
-    for name in ("Key", "Size", "ETag", "LastModified", "ChecksumAlgorithm", "ChecksumType")
-}
-_TAG.update({name: name for name in list(_TAG.values())})
+
+
+_CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
+_LEAF = re.compile(rb"<(\w+)>([^<]*)</\1>")
+_TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
+_TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
+
+
+@dataclass(frozen=True)
+class Page:
+    """One parsed ListObjectsV2 page."""
+
+    objects: list[RemoteObject]
+    next_token: str | None
 
 
 class FastLister:
@@ -59,18 +72,19 @@ class FastLister:
         params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url"}
         if start_after:
             params["StartAfter"] = prefix + start_after
-        while True:
-            root = self._page(params, f"s3://{bucket}/{prefix}")
-            yield from _contents(root, prefix)
-            token = root.findtext(f"{_NS}NextContinuationToken") or root.findtext(
-                "NextContinuationToken"
-            )
-            truncated = root.findtext(f"{_NS}IsTruncated") or root.findtext("IsTruncated")
-            if truncated != "true" or not token:
-                return
-            params["ContinuationToken"] = token
+        what = f"s3://{bucket}/{prefix}"
+        with ThreadPoolExecutor(1, thread_name_prefix="bucketsync-list") as ahead:
+            pending = ahead.submit(self._page, dict(params), prefix, what)
+            while True:
+                page = pending.result()
+                if page.next_token:
+                    params["ContinuationToken"] = page.next_token
+                    pending = ahead.submit(self._page, dict(params), prefix, what)
+                yield from page.objects
+                if not page.next_token:
+                    return
 
-    def _page(self, params: dict[str, str], what: str) -> ET.Element:
+    def _page(self, params: dict[str, str], prefix: str, what: str) -> Page:
         from .s3 import error_for, translated
 
         with translated(what):
@@ -82,12 +96,12 @@ class FastLister:
         except urllib3.exceptions.HTTPError as e:
             raise errors.EndpointError(f"cannot reach the S3 endpoint: {e}") from None
         self._count(response)
-        root = _parse(response.data, what)
         if response.status != 200:
-            code = root.findtext("Code") or root.findtext(f"{_NS}Code") or ""
-            message = root.findtext("Message") or root.findtext(f"{_NS}Message") or ""
-            raise error_for(code, response.status, message, what)
-        return root
+            fields = _leaves(response.data)
+            raise error_for(
+                fields.get("Code", ""), response.status, fields.get("Message", ""), what
+            )
+        return parse_page(response.data, prefix, what)
 
     def _count(self, response: Any) -> None:
         if self._counter is not None:
@@ -96,28 +110,36 @@ class FastLister:
                 self._counter(event_name="before-send.s3.ListObjectsV2")
 
 
-def _parse(body: bytes, what: str) -> ET.Element:
-    try:
-        return ET.fromstring(body)
-    except ET.ParseError:
-        raise errors.TransferError(f"{what}: the server sent a listing that is not XML") from None
+def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:
+    """The objects of a ListObjectsV2 page (URL-encoded keys) and its continuation token."""
+    if b"<ListBucketResult" not in body:
+        raise errors.TransferError(f"{what}: the server sent something that is not a listing")
+    objects = [_object(_leaves(m.group(1)), prefix) for m in _CONTENTS.finditer(body)]
+    token = _TOKEN.search(body)
+    more = token is not None and _TRUNCATED.search(body) is not None
+    return Page(objects, _text(token.group(1)) if more and token else None)
 
 
-def _contents(root: ET.Element, prefix: str) -> Iterator[RemoteObject]:
-    for item in root:
-        if item.tag not in (f"{_NS}Contents", "Contents"):
-            continue
-        fields = {_TAG.get(child.tag, ""): child.text or "" for child in item}
-        key = unquote_plus(fields["Key"])
-        yield RemoteObject(
-            rel=key[len(prefix) :],
-            key=key,
-            size=int(fields["Size"]),
-            etag=fields.get("ETag", "").strip('"'),
-            last_modified_ns=_timestamp_ns(fields.get("LastModified", "")),
-            checksum_algorithm=fields.get("ChecksumAlgorithm") or None,
-            checksum_type=fields.get("ChecksumType") or None,
-        )
+def _leaves(block: bytes) -> dict[str, str]:
+    return {tag.decode(): _text(value) for tag, value in _LEAF.findall(block)}
+
+
+def _text(raw: bytes) -> str:
+    text = raw.decode("utf-8")
+    return html.unescape(text) if "&" in text else text
+
+
+def _object(fields: dict[str, str], prefix: str) -> RemoteObject:
+    key = unquote_plus(fields["Key"])
+    return RemoteObject(
+        rel=key[len(prefix) :],
+        key=key,
+        size=int(fields["Size"]),
+        etag=fields.get("ETag", "").strip('"'),
+        last_modified_ns=_timestamp_ns(fields.get("LastModified", "")),
+        checksum_algorithm=fields.get("ChecksumAlgorithm") or None,
+        checksum_type=fields.get("ChecksumType") or None,
+    )
 
 
 def _timestamp_ns(text: str) -> int:
