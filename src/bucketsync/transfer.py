@@ -27,8 +27,9 @@ from .job import Job
 from .plan import Action, Plan, Problem
 from .progress import Progress
 from .state import is_racy, make_record
+from .stores.errors import translated
 from .stores.local import local_file, prepare_parent, target_path, temp_file
-from .stores.s3 import remote_facts, translated
+from .stores.s3 import remote_facts
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024

@@ -24,6 +24,7 @@ from awscrt import http, s3
 from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 from .. import errors
+from .errors import error_for
 
 SMALL_OBJECT = 8 * 1024 * 1024  # larger objects stream through botocore, in parts
 DISABLE_ENV = "BUCKETSYNC_NO_CRT"
@@ -144,8 +145,6 @@ class _Outcome:
     def raise_for(self, key: str) -> None:
         if self.error is None:
             return
-        from .s3 import error_for
-
         if self.status is None or self.status < 300:
             raise errors.EndpointError(f"{key}: {self.error}")
         code, message = _error_fields(self.error_body)

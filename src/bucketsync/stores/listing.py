@@ -26,6 +26,7 @@ import urllib3
 
 from .. import errors
 from ..entries import RemoteObject, datetime_ns
+from .errors import error_for, translated
 
 if TYPE_CHECKING:
     from .s3 import ClientSettings, RequestCounter
@@ -85,8 +86,6 @@ class FastLister:
                     return
 
     def _page(self, params: dict[str, str], prefix: str, what: str) -> Page:
-        from .s3 import error_for, translated
-
         with translated(what):
             url = self._client.generate_presigned_url(
                 "list_objects_v2", Params=params, ExpiresIn=900
