@@ -9,13 +9,17 @@ from .errors import (
     CredentialsError,
     EndpointError,
     LocalFolderNotFound,
+    MissingDependency,
     NotFound,
     ObjectNotFound,
+    OfflineWarning,
     PathConflict,
     RemoteChanged,
     UnsafeKey,
     UsageError,
 )
+from .legacy import LocalObjectCache
+from .mirror import Mirror, fetch
 from .plan import Action, Plan, Problem
 from .report import Report
 
@@ -30,8 +34,12 @@ __all__ = [
     "CredentialsError",
     "EndpointError",
     "LocalFolderNotFound",
+    "LocalObjectCache",
+    "Mirror",
+    "MissingDependency",
     "NotFound",
     "ObjectNotFound",
+    "OfflineWarning",
     "PathConflict",
     "Plan",
     "Problem",
@@ -41,5 +49,6 @@ __all__ = [
     "UsageError",
     "__version__",
     "diff",
+    "fetch",
     "sync",
 ]

@@ -11,6 +11,7 @@ from typing import Any
 from .errors import ListingOrderError, UsageError
 from .job import Job, SyncOptions
 from .location import S3Location, parse_pair
+from .locking import folder_lock
 from .plan import Plan
 from .planner import Planned, make_plan
 from .progress import Progress
@@ -25,17 +26,27 @@ def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
 
     Exactly one side is an ``s3://bucket/prefix`` URL, the other a local folder.
     Options: delete, dry_run, include, exclude, jobs, endpoint_url, profile,
-    compare ("content", "size", "size-mtime"), progress, follow_symlinks.
+    compare ("content", "size", "size-mtime"), progress, follow_symlinks,
+    connect_timeout, read_timeout, max_attempts, lock_timeout. Two syncs of one
+    local folder never run at once: the second waits (up to `lock_timeout` s).
     """
     opts = _options(options)
-    started = time.monotonic()
-    with open_job(src, dst, opts) as job:
+    started, started_at = time.monotonic(), time.time()
+    with open_job(src, dst, opts) as job, _exclusive(job):
         planned = _plan(job)
         report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
         if not opts.dry_run:
             _transfer(job, report)
+            _sweep(job, planned, report, started_at)
         _finish(job, report, started)
     return report
+
+
+def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
+    """The folder's lock for a sync that changes things; nothing for a dry run."""
+    if job.options.dry_run:
+        return contextlib.nullcontext()
+    return folder_lock(job.root, job.options.lock_timeout)
 
 
 def diff(src: str | Path, dst: str | Path, **options: Any) -> Plan:
@@ -84,15 +95,26 @@ def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Stor
 
 
 def _plan(job: Job) -> Planned:
-    started = time.time()
     try:
         planned = make_plan(job)
     except ListingOrderError:
         job.presorted = True
         planned = make_plan(job)
     job.state.save(job.scope, planned.records)
-    job.state.mark_verified(job.scope, planned.verified, started)  # counts for max_age
     return planned
+
+
+def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:
+    """Vouch with one stamp for every pair a complete sync left recorded identical.
+
+    Rows the sync could not confirm (a side gone, a failed transfer) are dropped
+    first, so the stamp covers only pairs it saw equal or made equal; `max_age`
+    then counts the sync as a check without a write per file.
+    """
+    if job.options.filters or job.options.compare != "content":
+        return
+    job.state.forget(job.scope, [*planned.stale, *(e.path for e in report.errors)])
+    job.state.stamp(job.scope, started)
 
 
 def _transfer(job: Job, report: Report) -> None:

@@ -44,6 +44,6 @@ def default_folder(endpoint: str, location: S3Location) -> Path:
 def key_lock(path: Path) -> FileLock:
     """A lock, shared by every process of this user, on the local copy at path."""
     digest = hashlib.sha256(os.fsencode(path.absolute())).hexdigest()[:32]
-    folder = state_dir() / "locks"
+    folder = state_dir() / "locks" / "keys"  # apart from the folder locks of syncs
     folder.mkdir(parents=True, exist_ok=True)
     return FileLock(folder / f"{digest}.lock")

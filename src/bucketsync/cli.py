@@ -41,6 +41,13 @@ def _parser() -> argparse.ArgumentParser:
     sync = commands.add_parser("sync", help="make DST identical to SRC")
     _common(sync)
     sync.add_argument("--dry-run", action="store_true", help="show what would be done; do nothing")
+    sync.add_argument(
+        "--lock-timeout",
+        type=float,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait while another sync of the folder runs (default: no limit)",
+    )
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
@@ -88,6 +95,20 @@ def _common(p: argparse.ArgumentParser) -> None:
         metavar="SECONDS",
         help="give up on a request after this long without data (default 60)",
     )
+    p.add_argument(
+        "--connect-timeout",
+        type=float,
+        default=10.0,
+        metavar="SECONDS",
+        help="give up connecting to the endpoint after this long (default 10)",
+    )
+    p.add_argument(
+        "--max-attempts",
+        type=int,
+        default=5,
+        metavar="N",
+        help="tries per request, the first included, before a file fails (default 5)",
+    )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -104,9 +125,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "compare": args.compare,
         "follow_symlinks": args.follow_symlinks,
         "read_timeout": args.read_timeout,
+        "connect_timeout": args.connect_timeout,
+        "max_attempts": args.max_attempts,
     }
     if args.command == "sync":
         options["dry_run"] = args.dry_run
+        options["lock_timeout"] = args.lock_timeout
         options["progress"] = False if (args.no_progress or args.quiet or args.json) else None
     return options
 

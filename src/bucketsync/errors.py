@@ -58,6 +58,18 @@ class EndpointError(BucketsyncError, ConnectionError):
     exit_code = 2
 
 
+class FolderBusy(BucketsyncError, BlockingIOError):
+    """Another sync of the same local folder holds its lock (see `lock_timeout`)."""
+
+    exit_code = 2
+
+
+class StateError(BucketsyncError, OSError):
+    """The state database cannot be opened."""
+
+    exit_code = 2
+
+
 class UnsafeKey(BucketsyncError, ValueError):
     """A key that cannot be mapped to a path inside the local folder."""
 

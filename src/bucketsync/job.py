@@ -33,7 +33,8 @@ class SyncOptions:
     follow_symlinks: bool = False
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
-    max_attempts: int = 5
+    max_attempts: int = 5  # tries per request, the first one included
+    lock_timeout: float | None = None  # wait for another sync of the folder; None: no limit
 
     def __post_init__(self) -> None:
         if self.compare not in COMPARE_MODES:
@@ -42,6 +43,8 @@ class SyncOptions:
             raise UsageError("--jobs must be at least 1")
         if self.read_timeout <= 0 or self.connect_timeout <= 0:
             raise UsageError("timeouts must be positive")
+        if self.max_attempts < 1:
+            raise UsageError("--max-attempts must be at least 1")
 
     @property
     def filters(self) -> Filters:

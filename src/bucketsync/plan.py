@@ -6,6 +6,7 @@ from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field
 from typing import Any, Literal
 
+from .display import plan_frame, plan_html
 from .entries import LocalFile, RemoteObject
 from .location import SyncPair
 
@@ -87,6 +88,13 @@ class Plan:
             "unchanged": self.unchanged,
             "errors": [p.to_dict() for p in self.problems],
         }
+
+    def to_pandas(self) -> Any:
+        """The actions as a pandas DataFrame (needs pandas, imported only here)."""
+        return plan_frame(self)
+
+    def _repr_html_(self) -> str:
+        return plan_html(self)
 
     def __repr__(self) -> str:
         return (

@@ -34,11 +34,12 @@ class Planned:
 def make_plan(job: Job) -> Planned:
     planned = Planned(Plan(job.pair))
     conflicts = FolderConflicts()
+    unread: list[str] = []
     window: deque[tuple[Pair, Future[Checked]]] = deque()
     limit = job.options.jobs * 8
     with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
-        for (local, remote), record in _merged(job, planned.plan):
-            if not job.push and remote is not None:
+        for (local, remote), record in _merged(job, planned.plan, unread):
+            if not job.push and remote is not None and _is_safe(remote.rel):
                 conflicts.see(remote.rel, planned.plan)
             if local is None or remote is None:
                 _one_sided(job, planned.plan, local, remote)
@@ -52,15 +53,17 @@ def make_plan(job: Job) -> Planned:
         while window:
             _settle(job, planned, *window.popleft())
     conflicts.apply(planned.plan)
+    _spare_unread(planned.plan, unread)
     return planned
 
 
-def _merged(job: Job, plan: Plan) -> Iterator[tuple[Pair, Record | None]]:
+def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Record | None]]:
     filters = job.options.filters
 
     def problem(rel: str, message: str, is_error: bool) -> None:
         if is_error:
             plan.problems.append(Problem(rel, message))
+            unread.append(rel)
         else:
             plan.warnings.append(f"{rel}: {message}")
 
@@ -112,6 +115,38 @@ def _one_sided(job: Job, plan: Plan, local: LocalFile | None, remote: RemoteObje
                 "delete", dest.rel, "only on the destination (--delete)", dest.size, local, remote
             )
         )
+
+
+def _spare_unread(plan: Plan, unread: list[str]) -> None:
+    """Delete nothing at or below a local path the walk could not read: it may be there."""
+    if not unread or not any(a.action == "delete" for a in plan.actions):
+        return
+    if "." in unread:
+        spared = [a for a in plan.actions if a.action == "delete"]
+    else:
+        prefixes = tuple(f"{rel}/" for rel in unread)
+        hidden = set(unread)
+        spared = [
+            a
+            for a in plan.actions
+            if a.action == "delete" and (a.path in hidden or a.path.startswith(prefixes))
+        ]
+    if not spared:
+        return
+    gone = set(map(id, spared))
+    plan.actions = [a for a in plan.actions if id(a) not in gone]
+    plan.warnings.append(
+        f"{spared[0].path}: not deleted, nor {len(spared) - 1} more: below a local path"
+        " that could not be read"
+    )
+
+
+def _is_safe(rel: str) -> bool:
+    try:
+        check_rel(rel)
+    except BucketsyncError:
+        return False
+    return True
 
 
 def _safe(plan: Plan, rel: str, push: bool) -> bool:

@@ -6,6 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from .display import report_html
 from .plan import Plan, Problem
 from .stores.s3 import RequestCounter
 
@@ -91,6 +92,9 @@ class Report:
             f"{text}{failed}; {verb} {_size(self.bytes_transferred or 0)},"
             f" hashed {_size(self.bytes_hashed)} in {self.seconds:.2f} s"
         )
+
+    def _repr_html_(self) -> str:
+        return report_html(self)
 
     def __repr__(self) -> str:
         return f"<Report {self.plan.source} -> {self.plan.destination}: {self.summary_line()}>"

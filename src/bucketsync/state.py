@@ -19,6 +19,7 @@ from typing import Any
 import platformdirs
 
 from .entries import LocalFile, Record
+from .errors import StateError
 
 STATE_DIR_ENV = "BUCKETSYNC_STATE_DIR"
 RACY_WINDOW_NS = 20_000_000  # timestamps closer than this to a read may hide a later write
@@ -28,6 +29,7 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS scopes (
     id INTEGER PRIMARY KEY,
     local_root TEXT NOT NULL, endpoint TEXT NOT NULL, bucket TEXT NOT NULL, prefix TEXT NOT NULL,
+    swept_at REAL NOT NULL DEFAULT 0,
     UNIQUE (local_root, endpoint, bucket, prefix)
 );
 CREATE TABLE IF NOT EXISTS records (
@@ -83,11 +85,25 @@ class StateDB:
 
     def _open(self) -> sqlite3.Connection:
         try:
-            return _connect(self.path)
-        except sqlite3.DatabaseError:
-            # A damaged database only costs a re-hash: move it aside and start again.
-            self.path.replace(self.path.with_suffix(f".corrupt-{int(time.time())}"))
-            return _connect(self.path)
+            try:
+                return _connect(self.path)
+            except sqlite3.OperationalError:
+                raise  # locked, unwritable, disk full: the file itself may be fine
+            except sqlite3.DatabaseError:
+                # A damaged database only costs a re-hash: move it aside and start again.
+                self._move_aside()
+                return _connect(self.path)
+        except sqlite3.Error as e:
+            raise StateError(f"cannot open the state database {self.path}: {e}") from None
+
+    def _move_aside(self) -> None:
+        """Rename the database with its WAL and shared-memory files (a stale WAL would be
+        replayed into a new database of the same name)."""
+        aside = f".corrupt-{int(time.time())}"
+        for suffix in ("", "-wal", "-shm"):
+            path = Path(f"{self.path}{suffix}")
+            if path.exists():
+                path.replace(path.with_name(path.name + aside))
 
     def close(self) -> None:
         self._db.close()
@@ -106,6 +122,18 @@ class StateDB:
                 key,
             ).fetchone()
         return int(row[0])
+
+    def stamp(self, scope: int, when: float) -> None:
+        """A complete sync that started at `when` confirmed every row the scope still has."""
+        with self._lock, self._db:
+            self._db.execute(
+                "UPDATE scopes SET swept_at=max(swept_at, ?) WHERE id=?", (when, scope)
+            )
+
+    def verified_at(self, scope: int, record: Record) -> float:
+        """When the pair of `record` was last confirmed: its own check, or a complete sync."""
+        row = self._db.execute("SELECT swept_at FROM scopes WHERE id=?", (scope,)).fetchone()
+        return max(record.verified_at, float(row[0]) if row else 0.0)
 
     def records(self, scope: int) -> Iterator[Record]:
         """The scope's records, sorted by relative path (code-point order)."""
@@ -158,7 +186,9 @@ def _connect(path: Path) -> sqlite3.Connection:
     db.execute("PRAGMA synchronous=NORMAL")
     db.isolation_level = "DEFERRED"
     db.executescript(_SCHEMA)
-    db.execute("SELECT count(*) FROM scopes").fetchone()
+    columns = {row[1] for row in db.execute("PRAGMA table_info(scopes)")}
+    if "swept_at" not in columns:  # a database from before complete syncs were stamped
+        db.execute("ALTER TABLE scopes ADD COLUMN swept_at REAL NOT NULL DEFAULT 0")
     return db
 
 

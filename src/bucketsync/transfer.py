@@ -138,13 +138,13 @@ def _with_retries(
     return None
 
 
-# --- downloads ---------------------------------------------------------------------------
-
-
 def transfer_one(job: Job, action: Action, progress: Progress) -> Record | None:
     """Carry out one upload or download outside a plan, with the same retries."""
     with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-part") as parts:
         return _with_retries(job, action, parts, progress)
+
+
+# --- downloads ---------------------------------------------------------------------------
 
 
 def receive(job: Job, rel: str, remote: RemoteObject, response: Any, progress: Progress) -> Record:

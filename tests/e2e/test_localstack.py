@@ -46,7 +46,10 @@ def test_other_tools_multipart_uploads_are_recognised(
     path.write_bytes(data)
     config = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
     localstack.client.upload_file(
-        str(path), localstack.bucket, "obj.bin", Config=config,
+        str(path),
+        localstack.bucket,
+        "obj.bin",
+        Config=config,
         ExtraArgs={"ChecksumAlgorithm": algorithm},
     )
     report = bucketsync.sync(tmp_path / "src", localstack.url())
@@ -63,8 +66,13 @@ def test_composite_checksum_detects_a_same_size_edit(localstack: S3Env, tmp_path
     path = tmp_path / "src" / "obj.bin"
     path.write_bytes(data)
     config = TransferConfig(multipart_threshold=8 * MIB, multipart_chunksize=8 * MIB)
-    localstack.client.upload_file(str(path), localstack.bucket, "obj.bin", Config=config,
-                                  ExtraArgs={"ChecksumAlgorithm": "CRC32"})
+    localstack.client.upload_file(
+        str(path),
+        localstack.bucket,
+        "obj.bin",
+        Config=config,
+        ExtraArgs={"ChecksumAlgorithm": "CRC32"},
+    )
     data[12345] ^= 1
     path.write_bytes(bytes(data))
     plan = bucketsync.diff(tmp_path / "src", localstack.url())

@@ -20,7 +20,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus
+from urllib.parse import unquote_plus, urlsplit
 
 import urllib3
 
@@ -93,7 +93,7 @@ class FastLister:
         try:
             response = self._http.request("GET", url)
         except urllib3.exceptions.HTTPError as e:
-            raise errors.EndpointError(f"cannot reach the S3 endpoint: {e}") from None
+            raise errors.EndpointError(_unreachable(e, url, what)) from None
         self._count(response)
         if response.status != 200:
             fields = _leaves(response.data)
@@ -107,6 +107,21 @@ class FastLister:
             history = response.retries.history if response.retries else ()
             for _ in range(1 + len(history)):
                 self._counter(event_name="before-send.s3.ListObjectsV2")
+
+
+def _unreachable(e: urllib3.exceptions.HTTPError, url: str, what: str) -> str:
+    """Why the request failed, in one line without the presigned URL (it is a credential)."""
+    reason = getattr(e, "reason", None) or e
+    endpoint = urlsplit(url)._replace(path="", query="").geturl()
+    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
+        return f"{what}: the server stopped answering (read timeout)"
+    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
+        return f"cannot reach the S3 endpoint {endpoint}: the connection timed out"
+    if isinstance(reason, urllib3.exceptions.NewConnectionError):
+        cause = reason.__context__ or reason.__cause__
+        why = getattr(cause, "strerror", None) or "no connection"
+        return f"cannot reach the S3 endpoint {endpoint}: {why}"
+    return f"{what}: the connection failed ({type(reason).__name__})"
 
 
 def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:

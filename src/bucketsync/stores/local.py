@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import re
 import stat
-import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -12,9 +13,14 @@ from pathlib import Path
 from ..entries import LocalFile
 from ..errors import PathConflict, UnsafeKey
 
+try:
+    import fcntl
+except ImportError:  # Windows: a file open for writing cannot be removed anyway
+    fcntl = None  # type: ignore[assignment]
+
 TEMP_MARK = ".bucketsync-tmp-"
+TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARK) + r"[0-9a-f]{12}", re.DOTALL)
 NAME_MAX = 255
-ORPHAN_AGE_S = 60.0
 
 Report = Callable[[str, str, bool], None]  # (path, message, is_error)
 
@@ -29,25 +35,33 @@ def walk(root: Path, report: Report, *, follow_symlinks: bool = False) -> Iterat
     Sorting each folder by name, with folders keyed as ``name/``, gives the global
     order S3 lists keys in. What is skipped goes to `report(rel, message, is_error)`:
     errors (unreadable folders and files, names that are not UTF-8) and notes
-    (symlinks not followed, special files); the walk goes on.
+    (symlinks not followed, symlink loops, special files); the walk goes on.
+    Temporary files of killed runs are removed on the way.
     """
     if root.is_dir():
-        yield from _walk_dir(str(root), "", report, follow_symlinks)
+        yield from _walk_dir(str(root), "", report, follow_symlinks, frozenset())
 
 
-def _walk_dir(path: str, rel_dir: str, report: Report, follow: bool) -> Iterator[LocalFile]:
+def _walk_dir(
+    path: str, rel_dir: str, report: Report, follow: bool, above: frozenset[tuple[int, int]]
+) -> Iterator[LocalFile]:
     try:
+        here = os.stat(path)
         with os.scandir(path) as it:
             entries = [_keyed(entry, follow) for entry in it]
     except OSError as e:
-        report(rel_dir or ".", f"cannot read folder: {e.strerror or e}", True)
+        report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
+        return
+    folder = (here.st_dev, here.st_ino)
+    if folder in above:
+        report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
         return
     for key, entry in sorted(entries, key=lambda pair: pair[0]):
         rel = rel_dir + entry.name
         if not _usable_name(entry, rel, report, follow):
             continue
         if key.endswith("/"):
-            yield from _walk_dir(entry.path, rel + "/", report, follow)
+            yield from _walk_dir(entry.path, rel + "/", report, follow, above | {folder})
             continue
         file = _regular_file(entry, rel, report, follow)
         if file is not None:
@@ -63,8 +77,8 @@ def _keyed(entry: os.DirEntry[str], follow: bool) -> tuple[str, os.DirEntry[str]
 
 
 def _usable_name(entry: os.DirEntry[str], rel: str, report: Report, follow: bool) -> bool:
-    if TEMP_MARK in entry.name:
-        _remove_orphan(entry)
+    if is_temp_name(entry.name):
+        remove_orphan(entry.path)
         return False
     try:
         entry.name.encode("utf-8")
@@ -91,13 +105,97 @@ def _regular_file(
     return local_file(rel, st)
 
 
-def _remove_orphan(entry: os.DirEntry[str]) -> None:
-    """Remove a temporary file a killed run left behind (one not touched for a while)."""
+# --- temporary files ---------------------------------------------------------------------
+
+
+def is_temp_name(name: str) -> bool:
+    """Whether a file name is one `temp_path` makes (reserved: never synced)."""
+    return TEMP_NAME.fullmatch(name) is not None
+
+
+def temp_path(path: Path) -> Path:
+    """A unique, recognisable temporary name next to path, within NAME_MAX."""
+    suffix = TEMP_MARK + uuid.uuid4().hex[:12]
+    room = NAME_MAX - len(suffix.encode()) - 1
+    stem = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
+    return path.with_name(f".{stem}{suffix}")
+
+
+def claim_temp(final: Path) -> tuple[Path, int]:
+    """Create a new temporary file next to final and lock it (flock) against walks.
+
+    Returns its path and the descriptor that holds the lock; `release_temp` after the
+    rename. A walk in any process removes a temporary file whose lock is free: its
+    writer was killed.
+    """
+    while True:
+        temp = temp_path(final)
+        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0))
+        if _try_lock(fd) and _same_file(fd, temp):
+            return temp, fd
+        os.close(fd)  # a walk took it for an orphan in the instant before the lock: again
+
+
+def release_temp(temp: Path, fd: int) -> None:
+    """Remove temp unless it was renamed into place, then drop its lock."""
     try:
-        if time.time() - entry.stat(follow_symlinks=False).st_mtime > ORPHAN_AGE_S:
-            os.unlink(entry.path)
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(temp)
+    finally:
+        os.close(fd)
+
+
+@contextlib.contextmanager
+def temp_file(final: Path) -> Iterator[Path]:
+    """A locked temporary file next to final, removed on exit unless renamed away."""
+    temp, fd = claim_temp(final)
+    try:
+        yield temp
+    finally:
+        release_temp(temp, fd)
+
+
+def remove_orphan(path: str) -> bool:
+    """Remove a temporary file if no process holds its lock; True if removed."""
+    if fcntl is None:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            return True
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return False
+    try:
+        if _try_lock(fd) and _same_file(fd, path):
+            os.unlink(path)
+            return True
     except OSError:
         pass
+    finally:
+        os.close(fd)
+    return False
+
+
+def _try_lock(fd: int) -> bool:
+    if fcntl is None:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except OSError:
+        return False
+    return True
+
+
+def _same_file(fd: int, path: str | Path) -> bool:
+    """Whether path still names the open file fd (not renamed or removed meanwhile)."""
+    try:
+        return os.path.samestat(os.fstat(fd), os.lstat(path))
+    except OSError:
+        return False
+
+
+# --- keys to paths -----------------------------------------------------------------------
 
 
 def check_rel(rel: str) -> None:
@@ -111,6 +209,8 @@ def check_rel(rel: str) -> None:
             raise UnsafeKey(f"{rel!r}: contains an empty, '.' or '..' path segment")
         if len(part.encode("utf-8", "surrogateescape")) > NAME_MAX:
             raise UnsafeKey(f"{rel!r}: a path segment is longer than {NAME_MAX} bytes")
+        if is_temp_name(part):
+            raise UnsafeKey(f"{rel!r}: the name of a bucketsync temporary file is reserved")
 
 
 def target_path(root: Path, rel: str) -> Path:
@@ -119,23 +219,28 @@ def target_path(root: Path, rel: str) -> Path:
     return root.joinpath(*rel.split("/"))
 
 
-def prepare_parent(root: Path, path: Path) -> None:
-    """Create path's folders, refusing ones that are files or lead outside root."""
-    parent = path.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-    except (FileExistsError, NotADirectoryError) as e:
-        raise PathConflict(f"a file is in the way of folder {parent}") from e
-    real_root, real_parent = os.path.realpath(root), os.path.realpath(parent)
-    if os.path.commonpath([real_root, real_parent]) != real_root:
-        raise UnsafeKey(f"{path}: a symbolic link leads outside {root}")
+def prepare_parent(root: Path, path: Path, *, replace_links: bool = False) -> None:
+    """Create path's folders one at a time, refusing files in the way and links out of root.
+
+    Each folder is checked before the next is made inside it, so a symbolic link to
+    somewhere else stops the walk down before anything is created there. A symbolic
+    link at path itself is replaced only when `replace_links` (--follow-symlinks).
+    """
+    root.mkdir(parents=True, exist_ok=True)
+    real_root = os.path.realpath(root)
+    folder = root
+    for name in path.relative_to(root).parts[:-1]:
+        folder = folder / name
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
+            raise UnsafeKey(f"{path}: a symbolic link leads outside {root}")
+        if not folder.is_dir():
+            raise PathConflict(f"a file is in the way of folder {folder}")
+    if path.is_symlink() and not replace_links:
+        raise PathConflict(
+            f"a symbolic link is in the way of file {path}; not replaced"
+            " (--follow-symlinks replaces it)"
+        )
     if path.is_dir() and not path.is_symlink():
         raise PathConflict(f"a folder is in the way of file {path}")
-
-
-def temp_path(path: Path) -> Path:
-    """A unique, recognisable temporary name next to path, within NAME_MAX."""
-    suffix = TEMP_MARK + uuid.uuid4().hex[:12]
-    room = NAME_MAX - len(suffix.encode()) - 1
-    stem = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
-    return path.with_name(f".{stem}{suffix}")

@@ -1,0 +1,144 @@
+"""One key at a time: the freshness check behind `Mirror.path()` and `fetch()`.
+
+- A local copy the state database vouches for (its fingerprint unchanged since it
+  was verified) costs one conditional GET, ``If-None-Match: <its ETag>``: 304
+  means fresh, 200 brings the new content, verified and renamed into place.
+- No local copy: one plain GET.
+- A local file the database does not vouch for is compared as `sync` compares it
+  (its listing entry, then `checker.check`). If it differs it is replaced, unless
+  it is a local change not pushed yet: the server still holds the version last
+  synced, or the file is newer than the server's copy.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from pathlib import Path
+
+from . import errors
+from .checker import check
+from .entries import LocalFile, Record, RemoteObject
+from .job import Job
+from .plan import Action
+from .progress import Progress
+from .stores.local import local_file, target_path
+from .stores.s3 import response_object
+from .transfer import ATTEMPTS, receive, transfer_one
+
+BAR_MIN_BYTES = 16 * 1024 * 1024  # smaller files get no progress bar unless asked
+_RETRY = (errors.ChecksumMismatch, errors.TransferError, errors.LocalChanged)
+
+
+def vouched(job: Job, rel: str, path: Path, since: float) -> bool:
+    """True if the local copy is the one last verified, at `since` or later (no request)."""
+    record = job.state.get(job.scope, rel)
+    if record is None or job.state.verified_at(job.scope, record) < since:
+        return False
+    local = _stat(rel, path)
+    return local is not None and record.local_matches(local)
+
+
+def refresh(job: Job, rel: str, progress: bool | None) -> bool:
+    """Make the local copy of rel current; True if it was downloaded."""
+    for attempt in range(1, ATTEMPTS + 1):
+        try:
+            return _refresh(job, rel, progress)
+        except _RETRY:
+            if attempt == ATTEMPTS:
+                raise
+    raise AssertionError("unreachable")
+
+
+def push_key(job: Job, rel: str, progress: bool | None) -> str | None:
+    """Upload rel unless the server holds the same content; the new ETag, or None."""
+    local = local_file(rel, os.stat(target_path(job.root, rel)))
+    remote = job.store.stat(job.store.location.key(rel))
+    reason = "new file"
+    if remote is not None:
+        checked = check(job, local, remote, job.state.get(job.scope, rel))
+        _save(job, checked.record)
+        if checked.verdict.same:
+            return None
+        reason = checked.verdict.reason
+    record = _transfer(job, Action("upload", rel, reason, local.size, local, remote), progress)
+    return record.etag if record else None
+
+
+def _refresh(job: Job, rel: str, progress: bool | None) -> bool:
+    local = _stat(rel, target_path(job.root, rel))
+    record = job.state.get(job.scope, rel)
+    if local is None:
+        return _get(job, rel, None, progress)
+    if record is not None and record.local_matches(local):
+        return _get(job, rel, record.etag, progress)
+    return _settle(job, local, record, progress)
+
+
+def _get(job: Job, rel: str, etag: str | None, progress: bool | None) -> bool:
+    """One GET, conditional when the local copy holds `etag`."""
+    started = time.time()
+    key = job.store.location.key(rel)
+    response = job.store.get_if_changed(key, etag)
+    if response is None:
+        job.state.mark_verified(job.scope, [rel], started)
+        return False
+    remote = response_object(key, job.store.location.prefix, response)
+    bar = _bar(remote.size, progress)
+    try:
+        _save(job, receive(job, rel, remote, response, bar))
+    finally:
+        bar.close()
+    return True
+
+
+def _settle(job: Job, local: LocalFile, record: Record | None, progress: bool | None) -> bool:
+    """Compare a local file the state database does not vouch for, as `sync` would."""
+    remote = job.store.stat(job.store.location.key(local.rel))
+    if remote is None:
+        return False  # a local file the server does not have (yet)
+    checked = check(job, local, remote, record)
+    _save(job, checked.record)
+    if checked.verdict.same or _local_change(local, remote, record):
+        return False
+    action = Action("download", local.rel, checked.verdict.reason, remote.size, local, remote)
+    _transfer(job, action, progress)
+    return True
+
+
+def _local_change(local: LocalFile, remote: RemoteObject, record: Record | None) -> bool:
+    """A change made here: the server holds the version last synced, or an older one."""
+    if record is not None and record.remote_matches(remote):
+        return True
+    return local.mtime_ns > remote.last_modified_ns
+
+
+def _transfer(job: Job, action: Action, progress: bool | None) -> Record | None:
+    bar = _bar(action.bytes, progress)
+    try:
+        record = transfer_one(job, action, bar)
+    finally:
+        bar.close()
+    _save(job, record)
+    return record
+
+
+def _save(job: Job, record: Record | None) -> None:
+    if record is not None:
+        job.state.save(job.scope, [record])
+
+
+def _bar(size: int, enabled: bool | None) -> Progress:
+    if enabled is None and size < BAR_MIN_BYTES:
+        enabled = False
+    return Progress(size, 1, enabled)
+
+
+def _stat(rel: str, path: Path) -> LocalFile | None:
+    """The regular file at path, or None (a folder in the way fails when writing)."""
+    try:
+        st = os.stat(path)
+    except (FileNotFoundError, NotADirectoryError):
+        return None
+    return local_file(rel, st) if stat.S_ISREG(st.st_mode) else None

@@ -1,0 +1,295 @@
+"""The notebook API: `Mirror`, an S3 prefix seen as a local folder, and `fetch()`."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+import time
+import warnings
+from collections import OrderedDict
+from pathlib import Path
+from types import TracebackType
+from typing import IO, Any, Literal, cast
+
+from . import api, fresh
+from .atomic import AtomicFile
+from .cachedir import default_folder, key_lock
+from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError
+from .job import Job, SyncOptions
+from .location import S3Location, SyncPair, parse_s3_url
+from .plan import Plan
+from .report import Report, Stats
+from .state import StateDB
+from .stores.local import check_rel, target_path
+
+Offline = Literal["warn", "error", "ignore"]
+OFFLINE_MODES: tuple[Offline, ...] = ("warn", "error", "ignore")
+MODES = ("r", "rb", "rt", "w", "wb", "wt", "a", "ab", "at")
+_UNSET: Any = object()
+
+
+class Mirror:
+    """An S3 prefix and a local folder holding copies of its objects.
+
+    ``Mirror("s3://bucket/EOD/")`` keeps its copies in the per-user cache folder, at
+    ``<cache>/<endpoint host>/bucket/EOD/``; pass `local` for another folder.
+    `path(key)` and `open(key)` give a current copy of one object, checked with at
+    most one request; `pull()`, `push()` and `diff()` work on the whole prefix.
+
+    - max_age: seconds during which a copy verified that recently (by any process,
+      or by a sync) is used without asking the server; None asks every time.
+    - offline: when the endpoint cannot be reached and a local copy exists, "warn"
+      uses it with an `OfflineWarning`, "ignore" uses it silently, "error" raises.
+    - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...).
+
+    A local change (written with ``open(key, "w")``) is kept by `path()` until
+    `push()` uploads it, unless the server's copy is newer; `pull()` replaces it,
+    as `sync()` does.
+    """
+
+    def __init__(
+        self,
+        url: str,
+        local: str | os.PathLike[str] | None = None,
+        *,
+        max_age: float | None = None,
+        offline: Offline = "warn",
+        **options: Any,
+    ) -> None:
+        self.location = parse_s3_url(str(url))
+        self.max_age = _max_age(max_age)
+        self.offline = _offline(offline)
+        self._options = dict(options)
+        self._sync_options = api._options(dict(options))  # fails early on a bad option
+        self._given_local = None if local is None else Path(local).expanduser().absolute()
+        self._local = self._given_local
+        self._lock = threading.Lock()
+        self._job: Job | None = None
+        self.downloads = 0
+
+    @property
+    def url(self) -> str:
+        return str(self.location)
+
+    @property
+    def local(self) -> Path:
+        """The local folder (the default one depends on the endpoint)."""
+        return self._local or self._open().root
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """HTTP requests sent by `path()` and `open()` in this process, by kind."""
+        return self._open().stats.requests.as_dict()
+
+    def path(self, key: str, *, max_age: float | None = _UNSET, offline: Offline = _UNSET) -> Path:
+        """The local path of a current copy of the object at key (below the prefix).
+
+        One request (a conditional GET) checks and, if needed, downloads it; none
+        within `max_age` seconds of the last check. Raises `ObjectNotFound` if
+        there is no such object.
+        """
+        rel = _rel(key)
+        age = self.max_age if max_age is _UNSET else _max_age(max_age)
+        offline = self.offline if offline is _UNSET else _offline(offline)
+        job = self._open()
+        path = target_path(job.root, rel)
+        since = time.time() - (age or 0.0)
+        if age and fresh.vouched(job, rel, path, since):
+            return path
+        with key_lock(path):
+            if fresh.vouched(job, rel, path, since):  # checked while we waited
+                return path
+            return self._refresh(job, rel, path, offline)
+
+    def open(self, key: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
+        """Open the local copy of key like the built-in `open` (modes r, w, a; b or t).
+
+        Reading opens a current copy (as `path()`). Writing goes to a temporary file
+        that replaces the local copy when closed; `push()` uploads it.
+        """
+        if mode not in MODES:
+            raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+        if mode.startswith("r"):
+            return open(self.path(key), mode, **kwargs)
+        rel, root = _rel(key), self.local
+        seed = self._current_or_none(key) if mode.startswith("a") else None
+        return cast(IO[Any], AtomicFile(root, target_path(root, rel), mode, seed, **kwargs))
+
+    def pull(self, **options: Any) -> Report:
+        """Make the local folder hold what the prefix holds: ``sync(url, local)``."""
+        report = api.sync(self.url, self.local, **{**self._options, **options})
+        with self._lock:
+            self.downloads += report.downloaded
+        return report
+
+    def push(self, **options: Any) -> Report:
+        """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``."""
+        self.local.mkdir(parents=True, exist_ok=True)
+        return api.sync(self.local, self.url, **{**self._options, **options})
+
+    def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
+        """What `pull()` (or `push()`) would do, with a reason per file; moves nothing."""
+        merged = {**self._options, **options}
+        if direction == "pull":
+            return api.diff(self.url, self.local, **merged)
+        if direction == "push":
+            return api.diff(self.local, self.url, **merged)
+        raise UsageError(f"direction must be 'pull' or 'push', not {direction!r}")
+
+    def clear(self) -> None:
+        """Delete the local folder with every local copy, and forget their state."""
+        job = self._open()
+        root = job.root.resolve()
+        if root == Path(root.anchor) or root == Path.home().resolve():
+            raise UsageError(f"refusing to delete {root}")
+        job.state.forget(job.scope, [r.rel for r in job.state.records(job.scope)])
+        shutil.rmtree(root, ignore_errors=True)
+
+    def close(self) -> None:
+        """Release the client and the state database (they reopen when needed)."""
+        with self._lock:
+            job, self._job = self._job, None
+        if job is not None:
+            job.state.close()
+
+    def _open(self) -> Job:
+        with self._lock:
+            if self._job is None:
+                self._job = _open_job(self.location, self._given_local, self._sync_options)
+                self._local = self._job.root
+            return self._job
+
+    def _refresh(self, job: Job, rel: str, path: Path, offline: Offline) -> Path:
+        try:
+            downloaded = fresh.refresh(job, rel, self._sync_options.progress)
+        except EndpointError as e:
+            if offline == "error" or not path.is_file():
+                raise
+            if offline == "warn":
+                message = f"{self.url}{rel}: {e}; using the local copy unchecked"
+                warnings.warn(message, OfflineWarning, stacklevel=3)
+            return path
+        if downloaded:
+            with self._lock:
+                self.downloads += 1
+        return path
+
+    def _push_key(self, key: str) -> str | None:
+        """Upload one local copy unless the server holds the same; the new ETag, or None."""
+        rel, job = _rel(key), self._open()
+        with key_lock(target_path(job.root, rel)):
+            return fresh.push_key(job, rel, self._sync_options.progress)
+
+    def _current_or_none(self, key: str) -> Path | None:
+        try:
+            return self.path(key)
+        except ObjectNotFound:
+            return None
+
+    def __enter__(self) -> Mirror:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __getstate__(self) -> dict[str, Any]:
+        # A default folder is found again where unpickled (it depends on the endpoint).
+        return {
+            "url": self.url,
+            "local": self._given_local,
+            "max_age": self.max_age,
+            "offline": self.offline,
+            "options": self._options,
+        }
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__init__(  # type: ignore[misc]
+            state["url"],
+            state["local"],
+            max_age=state["max_age"],
+            offline=state["offline"],
+            **state["options"],
+        )
+
+    def __repr__(self) -> str:
+        local = f", local={str(self._given_local)!r}" if self._given_local else ""
+        return f"Mirror({self.url!r}{local})"
+
+
+def fetch(
+    url: str, *, max_age: float | None = None, offline: Offline = "warn", **options: Any
+) -> Path:
+    """The local path of a current copy of one object, downloaded only if it changed.
+
+    ``fetch("s3://bucket/EOD/prices.parquet")`` gives
+    ``<cache>/<endpoint host>/bucket/EOD/prices.parquet``, checked with at most one
+    request (none within `max_age` seconds of the last check). `offline` and
+    `options` are as for `Mirror`.
+    """
+    location = parse_s3_url(str(url), as_folder=False)
+    folder, _, name = location.prefix.rpartition("/")
+    if not name:
+        raise UsageError(f"not the URL of an object (s3://bucket/key): {url!r}")
+    prefix = f"{folder}/" if folder else ""
+    mirror = _shared_mirror(f"s3://{location.bucket}/{prefix}", options)
+    return mirror.path(name, max_age=max_age, offline=offline)
+
+
+_SHARED: OrderedDict[tuple[object, ...], Mirror] = OrderedDict()
+_SHARED_LOCK = threading.Lock()
+_SHARED_MAX = 8
+_ENVIRONMENT = (  # what decides the endpoint, the credentials and the folders
+    *("AWS_ENDPOINT_URL", "AWS_ENDPOINT_URL_S3", "AWS_PROFILE", "AWS_DEFAULT_PROFILE"),
+    *("AWS_REGION", "AWS_DEFAULT_REGION", "AWS_ACCESS_KEY_ID", "AWS_SECRET_ACCESS_KEY"),
+    *("AWS_SESSION_TOKEN", "AWS_CONFIG_FILE", "AWS_SHARED_CREDENTIALS_FILE", "AWS_CA_BUNDLE"),
+    *("BUCKETSYNC_STATE_DIR", "BUCKETSYNC_CACHE_DIR"),
+)
+
+
+def _shared_mirror(url: str, options: dict[str, Any]) -> Mirror:
+    """`fetch()` reuses a Mirror (making a client takes ~0.1 s) while nothing changed."""
+    env = tuple(os.environ.get(name) for name in _ENVIRONMENT)
+    key = (url, repr(sorted(options.items())), env)
+    with _SHARED_LOCK:
+        mirror = _SHARED.pop(key, None) or Mirror(url, **options)
+        _SHARED[key] = mirror
+        while len(_SHARED) > _SHARED_MAX:
+            _SHARED.popitem(last=False)[1].close()
+    return mirror
+
+
+def _open_job(location: S3Location, local: Path | None, options: SyncOptions) -> Job:
+    """A long-lived job for one-key work: the client, the state database, the scope."""
+    stats = Stats()
+    store = api.make_store(location, options, stats)
+    root = local or default_folder(store.endpoint, location)
+    state = StateDB()
+    scope = state.scope(root, store.endpoint, location.bucket, location.prefix)
+    return Job(SyncPair("pull", root, location), options, store, state, scope, stats)
+
+
+def _rel(key: str) -> str:
+    if not isinstance(key, str):
+        raise UsageError(f"a key is a string, not {type(key).__name__}")
+    check_rel(key)
+    return key
+
+
+def _max_age(value: float | None) -> float | None:
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise UsageError(f"max_age must be a number of seconds >= 0, or None; not {value!r}")
+    return float(value)
+
+
+def _offline(value: str) -> Offline:
+    if value not in OFFLINE_MODES:
+        raise UsageError(f"offline must be one of {', '.join(OFFLINE_MODES)}, not {value!r}")
+    return value
