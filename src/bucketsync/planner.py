@@ -24,11 +24,11 @@ Pair = tuple[LocalFile | None, RemoteObject | None]
 
 @dataclass
 class Planned:
-    """The plan, the state rows learned while making it, and the rows it re-confirmed."""
+    """The plan, the state rows learned while making it, and rows now known stale."""
 
     plan: Plan
     records: list[Record] = field(default_factory=list)
-    verified: list[str] = field(default_factory=list)
+    stale: list[str] = field(default_factory=list)  # a side is gone: the pair is no more
 
 
 def make_plan(job: Job) -> Planned:
@@ -42,10 +42,11 @@ def make_plan(job: Job) -> Planned:
             if not job.push and remote is not None and _is_safe(remote.rel):
                 conflicts.see(remote.rel, planned.plan)
             if local is None or remote is None:
+                if record is not None:
+                    planned.stale.append(record.rel)
                 _one_sided(job, planned.plan, local, remote)
             elif record and record.local_matches(local) and record.remote_matches(remote):
                 planned.plan.unchanged += 1
-                planned.verified.append(local.rel)
             else:
                 window.append(((local, remote), pool.submit(check, job, local, remote, record)))
                 while len(window) > limit:

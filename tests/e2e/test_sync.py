@@ -185,3 +185,17 @@ def test_multipart_objects_from_other_tools_are_recognised(s3: S3Env, tmp_path: 
     assert report.requests["put"] == 0 and report.requests["get"] == 0
     assert report.requests["head"] <= 2, "at most one HEAD per object"
     assert report.bytes_hashed == sum(len(v) for v in files.values()), "each file hashed once"
+
+
+def test_a_complete_sync_vouches_only_for_pairs_it_saw_equal(s3: S3Env, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    s3.put("p/kept.txt", b"kept")
+    s3.put("p/gone.txt", b"gone")
+    bucketsync.sync(s3.url("p"), dst)
+    s3.client.delete_object(Bucket=s3.bucket, Key="p/gone.txt")
+    bucketsync.sync(s3.url("p"), dst)  # no --delete: the local copy of gone.txt stays
+    mirror = bucketsync.Mirror(s3.url("p"), local=dst)
+    assert mirror.path("kept.txt", max_age=3600).read_bytes() == b"kept"
+    assert sum(mirror.requests.values()) == 0, "the sync counts as a check"
+    mirror.path("gone.txt", max_age=3600)  # a local-only file is kept, as Mirror documents
+    assert sum(mirror.requests.values()) == 1, "a pair the sync could not confirm is checked"
