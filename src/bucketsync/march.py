@@ -8,23 +8,12 @@ that does not sort cannot make the merge silently wrong.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable, Iterator
-from typing import TypeVar
+from typing import Generic, TypeVar
 
 from .errors import ListingOrderError
 
 A = TypeVar("A")
 B = TypeVar("B")
-
-
-def checked_order(items: Iterable[A], key: Callable[[A], str], what: str) -> Iterator[A]:
-    """Yield items, raising ListingOrderError if a key is not above the one before."""
-    previous: str | None = None
-    for item in items:
-        current = key(item)
-        if previous is not None and current <= previous:
-            raise ListingOrderError(f"{what} is not sorted: {current!r} came after {previous!r}")
-        previous = current
-        yield item
 
 
 def march(
@@ -34,16 +23,39 @@ def march(
     right_key: Callable[[B], str],
 ) -> Iterator[tuple[A | None, B | None]]:
     """Pair items with equal keys; an item with no partner comes with None."""
-    lefts = iter(checked_order(left, left_key, "left listing"))
-    rights = iter(checked_order(right, right_key, "right listing"))
-    a, b = next(lefts, None), next(rights, None)
-    while a is not None or b is not None:
-        if b is None or (a is not None and left_key(a) < right_key(b)):
-            yield a, None
-            a = next(lefts, None)
-        elif a is None or right_key(b) < left_key(a):
-            yield None, b
-            b = next(rights, None)
+    lefts = _Cursor(left, left_key, "left listing")
+    rights = _Cursor(right, right_key, "right listing")
+    while lefts.item is not None or rights.item is not None:
+        if rights.item is None or (lefts.item is not None and lefts.key < rights.key):
+            yield lefts.item, None
+            lefts.advance()
+        elif lefts.item is None or rights.key < lefts.key:
+            yield None, rights.item
+            rights.advance()
         else:
-            yield a, b
-            a, b = next(lefts, None), next(rights, None)
+            yield lefts.item, rights.item
+            lefts.advance()
+            rights.advance()
+
+
+class _Cursor(Generic[A]):
+    """The current item of a sorted stream and its key; checks the order as it moves."""
+
+    __slots__ = ("_items", "_key", "_what", "item", "key")
+
+    def __init__(self, items: Iterable[A], key: Callable[[A], str], what: str) -> None:
+        self._items, self._key, self._what = iter(items), key, what
+        self.item: A | None = None
+        self.key = ""
+        self.advance(first=True)
+
+    def advance(self, first: bool = False) -> None:
+        previous = self.key
+        self.item = next(self._items, None)
+        if self.item is None:
+            return
+        self.key = self._key(self.item)
+        if not first and self.key <= previous:
+            raise ListingOrderError(
+                f"{self._what} is not sorted: {self.key!r} came after {previous!r}"
+            )

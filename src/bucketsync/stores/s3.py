@@ -7,6 +7,7 @@ above this layer needs to know botocore's exception types.
 from __future__ import annotations
 
 import contextlib
+import os
 import threading
 from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
@@ -76,15 +77,33 @@ class RequestCounter:
             return {kind: self.counts.get(kind, 0) for kind in REQUEST_KINDS}
 
 
-def make_client(settings: ClientSettings, counter: RequestCounter | None = None) -> Any:
-    """A botocore S3 client from boto3's standard credential and endpoint chain."""
+def make_session(settings: ClientSettings) -> Any:
+    """A boto3 session for the settings' profile (the standard chain without one)."""
     try:
-        session = boto3.Session(profile_name=settings.profile)
-        client = _client(session, settings, path_style=False)
-        if "amazonaws.com" not in client.meta.endpoint_url:
-            client = _client(session, settings, path_style=True)
+        return boto3.Session(profile_name=settings.profile)
     except bexc.ProfileNotFound as e:
         raise errors.UsageError(str(e)) from None
+
+
+def make_client(
+    settings: ClientSettings, counter: RequestCounter | None = None, session: Any = None
+) -> Any:
+    """A botocore S3 client from boto3's standard credential and endpoint chain.
+
+    Endpoints other than AWS's get path-style addressing (`bucket.127.0.0.1` cannot
+    resolve); an endpoint named in the settings or the environment is known at once,
+    one from a profile's config only once a client has resolved it.
+    """
+    session = session or make_session(settings)
+    named = (
+        settings.endpoint_url
+        or os.environ.get("AWS_ENDPOINT_URL_S3")
+        or os.environ.get("AWS_ENDPOINT_URL")
+    )
+    try:
+        client = _client(session, settings, path_style=bool(named))
+        if not named and "amazonaws.com" not in client.meta.endpoint_url:
+            client = _client(session, settings, path_style=True)
     except (bexc.NoRegionError, ValueError) as e:
         raise errors.UsageError(f"cannot configure the S3 client: {e}") from None
     if counter is not None:
@@ -162,9 +181,14 @@ class S3Store:
     """One bucket and prefix on one endpoint, seen through a botocore client."""
 
     def __init__(
-        self, client: Any, location: S3Location, settings: ClientSettings | None = None
+        self,
+        client: Any,
+        location: S3Location,
+        settings: ClientSettings | None = None,
+        credentials: Any = None,
     ) -> None:
         self.client = client
+        self.credentials = credentials
         self.location = location
         self.bucket = location.bucket
         self.settings = settings or ClientSettings()
@@ -179,7 +203,7 @@ class S3Store:
         with self._crt_lock:
             if not self._crt_tried:
                 self._crt_tried = True
-                credentials = _credentials(self.settings)
+                credentials = self.credentials or _credentials(self.settings)
                 if credentials is not None and CrtTransport.usable():
                     timeout = self.settings.connect_timeout + self.settings.read_timeout
                     self._crt = CrtTransport(self.client, credentials, self.bucket, timeout)
