@@ -23,9 +23,10 @@ demo: $(STAMP)
 	$(BIN)/python tools/demo.py
 
 lint: $(STAMP)
-	$(BIN)/ruff check src tests tools
-	$(BIN)/ruff format --check src tests tools
+	$(BIN)/ruff check src tests tools benchmarks
+	$(BIN)/ruff format --check src tests tools benchmarks
 	$(BIN)/mypy
+	MYPYPATH=tools:tests $(BIN)/mypy --strict benchmarks tools/s3servers.py tools/demo.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -48,3 +49,31 @@ test: $(STAMP) localstack lint
 
 clean:
 	rm -rf $(VENV) .cache
+
+# The benchmark (benchmarks/README.md). Peers live in their own venvs, never in $(VENV).
+BENCH_VENV := .cache/bench-venv
+BENCH_STAMP := $(BENCH_VENV)/.installed
+FSSPEC_VENV := .cache/bench-fsspec-venv
+FSSPEC_STAMP := $(FSSPEC_VENV)/.installed
+
+.PHONY: bench bench-quick bench-deps
+
+$(BENCH_STAMP): benchmarks/requirements.txt
+	$(PY) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/pip install --quiet --upgrade pip
+	$(BENCH_VENV)/bin/pip install --quiet -r benchmarks/requirements.txt
+	touch $@
+
+$(FSSPEC_STAMP): benchmarks/requirements-fsspec.txt
+	$(PY) -m venv $(FSSPEC_VENV)
+	$(FSSPEC_VENV)/bin/pip install --quiet --upgrade pip
+	$(FSSPEC_VENV)/bin/pip install --quiet -r benchmarks/requirements-fsspec.txt
+	touch $@
+
+bench-deps: $(STAMP) $(BENCH_STAMP) $(FSSPEC_STAMP)
+
+bench: bench-deps
+	$(BENCH_VENV)/bin/python -m benchmarks
+
+bench-quick: bench-deps
+	$(BENCH_VENV)/bin/python -m benchmarks --quick

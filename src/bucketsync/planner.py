@@ -95,11 +95,9 @@ def _pair_rel(pair: Pair) -> str:
 def _usable_remote(objects: Iterable[RemoteObject], plan: Plan) -> Iterator[RemoteObject]:
     """Skip the prefix's own marker and folder markers (`dir/`, no content)."""
     for obj in objects:
-        if not obj.rel:
-            continue
-        if obj.rel.endswith("/"):
+        if not obj.rel or obj.rel.endswith("/"):
             if obj.size:
-                plan.problems.append(Problem(obj.rel, "key ends with '/' but holds data; skipped"))
+                plan.problems.append(Problem(obj.key, "key ends with '/' but holds data; skipped"))
             continue
         yield obj
 

@@ -79,7 +79,10 @@ class StateDB:
 
     def __init__(self, path: Path | None = None) -> None:
         self.path = path or state_dir() / "state.sqlite3"
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise StateError(f"cannot make the state folder {self.path.parent}: {e}") from None
         self._lock = threading.Lock()
         self._db = self._open()
 

@@ -14,7 +14,14 @@ import threading
 import time
 from collections import Counter
 from collections.abc import Callable, Iterator
-from concurrent.futures import Executor, ThreadPoolExecutor, as_completed
+from concurrent.futures import (
+    ALL_COMPLETED,
+    FIRST_COMPLETED,
+    Executor,
+    Future,
+    ThreadPoolExecutor,
+    wait,
+)
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -64,16 +71,28 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
         ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-file") as files,
         ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-part") as parts,
     ):
-        futures = {files.submit(_with_retries, job, a, parts, progress, breaker): a for a in moves}
-        for future in as_completed(futures):
-            _collect(outcome, futures[future], future.result)
-            progress.file_done()
+        running: dict[Future[Record | None], Action] = {}
+        for action in moves:  # a bounded window: a million files are not a million futures
+            if len(running) >= jobs * 4:
+                _settle(outcome, running, progress, FIRST_COMPLETED)
+            running[files.submit(_with_retries, job, action, parts, progress, breaker)] = action
+        _settle(outcome, running, progress, ALL_COMPLETED)
     deletes = [a for a in plan.actions if a.action == "delete"]
     if breaker.tripped and job.push:
         outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
     else:
         _delete(job, deletes, outcome)
     return outcome
+
+
+def _settle(
+    outcome: Outcome, running: dict[Future[Record | None], Action], progress: Progress, until: str
+) -> None:
+    """Wait for some (or all) running transfers and collect their results."""
+    done, _ = wait(running, return_when=until)
+    for future in done:
+        _collect(outcome, running.pop(future), future.result)
+        progress.file_done()
 
 
 class Breaker:
@@ -212,20 +231,39 @@ def _ranged_get(
     facts = job.store.head(remote.key)
     if facts.etag != remote.etag:
         raise errors.RemoteChanged(f"{remote.key}: the object changed after it was listed")
+    with open(temp, "wb") as f:
+        f.truncate(remote.size)
+        pieces = _get_ranges(job, remote, f.fileno(), parts, progress)
+    digests = {"crc64nvme": crc64_text(_whole_crc(remote, pieces))}
+    _verify(job, remote, facts, digests, temp)
+    return digests
+
+
+Piece = tuple[int, int, int]  # (offset, length, CRC64NVME of those bytes)
+
+
+def _get_ranges(
+    job: Job, remote: RemoteObject, fd: int, parts: Executor, progress: Progress
+) -> list[Piece]:
     ranges = [
         (start, min(start + PART_SIZE, remote.size) - 1)
         for start in range(0, remote.size, PART_SIZE)
     ]
-    with open(temp, "wb") as f:
-        f.truncate(remote.size)
-        fd = f.fileno()
-        crcs = list(parts.map(lambda r: _get_range(job, remote, fd, r, progress), ranges))
-    crc = crcs[0]
-    for (start, end), part_crc in zip(ranges[1:], crcs[1:], strict=True):
-        crc = combine_crc64nvme(crc, part_crc, end - start + 1)
-    digests = {"crc64nvme": crc64_text(crc)}
-    _verify(job, remote, facts, digests, temp)
-    return digests
+    crcs = list(parts.map(lambda r: _get_range(job, remote, fd, r, progress), ranges))
+    return [(start, end - start + 1, crc) for (start, end), crc in zip(ranges, crcs, strict=True)]
+
+
+def _whole_crc(remote: RemoteObject, pieces: list[Piece]) -> int:
+    """Combine the pieces' CRCs in offset order, checking they cover the object exactly."""
+    crc, end = 0, 0
+    for offset, length, piece_crc in sorted(pieces):
+        if offset != end:
+            raise errors.ChecksumMismatch(f"{remote.key}: the download has a gap or overlap")
+        crc = combine_crc64nvme(crc, piece_crc, length) if end else piece_crc
+        end += length
+    if end != remote.size:
+        raise errors.ChecksumMismatch(f"{remote.key}: received {end} B of {remote.size} B")
+    return crc
 
 
 def _get_range(

@@ -6,6 +6,7 @@ import contextlib
 import os
 import re
 import stat
+import time
 import uuid
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -21,6 +22,7 @@ except ImportError:  # Windows: a file open for writing cannot be removed anyway
 TEMP_MARK = ".bucketsync-tmp-"
 TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARK) + r"[0-9a-f]{12}", re.DOTALL)
 NAME_MAX = 255
+ORPHAN_AGE_S = 60.0  # where files cannot be locked, an orphan is one this old
 
 Report = Callable[[str, str, bool], None]  # (path, message, is_error)
 
@@ -128,12 +130,13 @@ def claim_temp(final: Path) -> tuple[Path, int]:
     rename. A walk in any process removes a temporary file whose lock is free: its
     writer was killed.
     """
-    while True:
+    for _ in range(100):
         temp = temp_path(final)
         fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0))
-        if _try_lock(fd) and _same_file(fd, temp):
+        if _try_lock(fd) is not False and _same_file(fd, temp):
             return temp, fd
         os.close(fd)  # a walk took it for an orphan in the instant before the lock: again
+    raise OSError(f"cannot claim a temporary file next to {final}")
 
 
 def release_temp(temp: Path, fd: int) -> None:
@@ -156,8 +159,12 @@ def temp_file(final: Path) -> Iterator[Path]:
 
 
 def remove_orphan(path: str) -> bool:
-    """Remove a temporary file if no process holds its lock; True if removed."""
-    if fcntl is None:
+    """Remove a temporary file if no process holds its lock; True if removed.
+
+    Where locks do not work (some network file systems), only a file untouched for
+    ORPHAN_AGE_S is taken for an orphan.
+    """
+    if fcntl is None:  # Windows: a file open for writing cannot be removed
         with contextlib.suppress(OSError):
             os.unlink(path)
             return True
@@ -167,7 +174,10 @@ def remove_orphan(path: str) -> bool:
     except OSError:
         return False
     try:
-        if _try_lock(fd) and _same_file(fd, path):
+        locked = _try_lock(fd)
+        if locked is None:
+            locked = time.time() - os.fstat(fd).st_mtime > ORPHAN_AGE_S
+        if locked and _same_file(fd, path):
             os.unlink(path)
             return True
     except OSError:
@@ -177,13 +187,16 @@ def remove_orphan(path: str) -> bool:
     return False
 
 
-def _try_lock(fd: int) -> bool:
+def _try_lock(fd: int) -> bool | None:
+    """Lock fd without waiting: True if locked, False if busy, None if unsupported."""
     if fcntl is None:
-        return True
+        return None
     try:
         fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-    except OSError:
+    except BlockingIOError:
         return False
+    except OSError:
+        return None
     return True
 
 

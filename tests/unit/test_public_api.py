@@ -1,0 +1,55 @@
+"""The public names are a contract: pinned here, so a change to them is deliberate."""
+
+from __future__ import annotations
+
+import bucketsync
+
+PUBLIC = {
+    "sync",
+    "diff",
+    "fetch",
+    "Mirror",
+    "LocalObjectCache",
+    "Plan",
+    "Action",
+    "Problem",
+    "Report",
+    "BucketsyncError",
+    "UsageError",
+    "NotFound",
+    "LocalFolderNotFound",
+    "BucketNotFound",
+    "ObjectNotFound",
+    "AccessDenied",
+    "CredentialsError",
+    "EndpointError",
+    "FolderBusy",
+    "StateError",
+    "UnsafeKey",
+    "PathConflict",
+    "ChecksumMismatch",
+    "RemoteChanged",
+    "LocalChanged",
+    "TransferError",
+    "MissingDependency",
+    "OfflineWarning",
+    "__version__",
+}
+
+
+def test_public_names_are_pinned() -> None:
+    assert set(bucketsync.__all__) == PUBLIC
+    for name in PUBLIC:
+        assert getattr(bucketsync, name) is not None
+
+
+def test_every_error_is_a_bucketsync_error_and_a_builtin() -> None:
+    assert issubclass(bucketsync.NotFound, FileNotFoundError)
+    assert issubclass(bucketsync.AccessDenied, PermissionError)
+    assert issubclass(bucketsync.UsageError, ValueError)
+    assert issubclass(bucketsync.EndpointError, ConnectionError)
+    errors = [getattr(bucketsync, n) for n in PUBLIC if n.endswith(("Error", "Found", "Denied"))]
+    for error in errors:
+        assert issubclass(error, bucketsync.BucketsyncError), error
+    usage_like = (bucketsync.UsageError, bucketsync.CredentialsError, bucketsync.BucketNotFound)
+    assert all(e.exit_code == 2 for e in usage_like)
