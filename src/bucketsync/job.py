@@ -61,6 +61,7 @@ class Job:
     state: StateDB
     scope: int
     stats: Stats = field(default_factory=Stats)
+    folders_ready: set[str] = field(default_factory=set)  # checked by prepare_parent
     presorted: bool = False  # sort the listing in memory: the server did not sort it
 
     @property

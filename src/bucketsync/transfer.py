@@ -188,7 +188,9 @@ def _land(
 ) -> Record:
     """Fill a temporary file, then rename it over rel: readers never see a torn file."""
     final = target_path(job.root, rel)
-    prepare_parent(job.root, final, replace_links=job.options.follow_symlinks)
+    prepare_parent(
+        job.root, final, replace_links=job.options.follow_symlinks, ready=job.folders_ready
+    )
     mtime = remote.last_modified_ns or time.time_ns()
     with temp_file(final) as temp:
         digests = fill(temp)

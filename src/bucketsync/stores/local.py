@@ -115,6 +115,20 @@ def is_temp_name(name: str) -> bool:
     return TEMP_NAME.fullmatch(name) is not None
 
 
+def _make_folders(root: Path, path: Path) -> None:
+    root.mkdir(parents=True, exist_ok=True)
+    real_root = os.path.realpath(root)
+    folder = root
+    for name in path.relative_to(root).parts[:-1]:
+        folder = folder / name
+        with contextlib.suppress(FileExistsError):
+            folder.mkdir()
+        if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
+            raise UnsafeKey(f"{path}: a symbolic link leads outside {root}")
+        if not folder.is_dir():
+            raise PathConflict(f"a file is in the way of folder {folder}")
+
+
 def temp_path(path: Path) -> Path:
     """A unique, recognisable temporary name next to path, within NAME_MAX."""
     suffix = TEMP_MARK + uuid.uuid4().hex[:12]
@@ -232,24 +246,20 @@ def target_path(root: Path, rel: str) -> Path:
     return root.joinpath(*rel.split("/"))
 
 
-def prepare_parent(root: Path, path: Path, *, replace_links: bool = False) -> None:
+def prepare_parent(
+    root: Path, path: Path, *, replace_links: bool = False, ready: set[str] | None = None
+) -> None:
     """Create path's folders one at a time, refusing files in the way and links out of root.
 
     Each folder is checked before the next is made inside it, so a symbolic link to
     somewhere else stops the walk down before anything is created there. A symbolic
     link at path itself is replaced only when `replace_links` (--follow-symlinks).
+    Folders already checked in this sync are listed in `ready` and not checked again.
     """
-    root.mkdir(parents=True, exist_ok=True)
-    real_root = os.path.realpath(root)
-    folder = root
-    for name in path.relative_to(root).parts[:-1]:
-        folder = folder / name
-        with contextlib.suppress(FileExistsError):
-            folder.mkdir()
-        if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
-            raise UnsafeKey(f"{path}: a symbolic link leads outside {root}")
-        if not folder.is_dir():
-            raise PathConflict(f"a file is in the way of folder {folder}")
+    if ready is None or str(path.parent) not in ready:
+        _make_folders(root, path)
+        if ready is not None:
+            ready.add(str(path.parent))
     if path.is_symlink() and not replace_links:
         raise PathConflict(
             f"a symbolic link is in the way of file {path}; not replaced"
