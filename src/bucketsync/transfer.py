@@ -334,16 +334,24 @@ def _upload(
     key = job.store.location.key(action.path)
     written = written or Written(action.remote.etag if action.remote else None)
     condition = _condition(written.etag)
+    known = _known_crc(action, local)
     if local.size > MULTIPART_THRESHOLD:
-        crc, etag = _multipart_put(job, path, local, key, condition, parts, progress)
+        crc, etag = _multipart_put(job, path, local, key, condition, parts, progress, known)
     else:
-        crc, etag = _single_put(job, path, local, key, condition, progress)
+        crc, etag = _single_put(job, path, local, key, condition, progress, known)
     written.etag = etag  # a retry replaces what this attempt wrote, not what was listed
     if local_file(action.path, os.stat(path)).fingerprint != local.fingerprint:
         raise errors.LocalChanged(f"{path}: changed while it was being uploaded")
     job.stats.transferred(local.size)
     digests = {"crc64nvme": crc}
     return make_record(local, digests, etag, local.size, racy=is_racy(local, read_at))
+
+
+def _known_crc(action: Action, local: LocalFile) -> str | None:
+    """The CRC64NVME the comparison already computed for this very version of the file."""
+    if action.digests and action.local and action.local.fingerprint == local.fingerprint:
+        return action.digests.get("crc64nvme")
+    return None
 
 
 def _condition(etag: str | None) -> dict[str, str]:
@@ -358,13 +366,15 @@ def _single_put(
     key: str,
     condition: dict[str, str],
     progress: Progress,
+    known: str | None = None,
 ) -> tuple[str, str]:
     with open(path, "rb") as f:
         data = f.read()
     if len(data) != local.size:
         raise errors.LocalChanged(f"{path}: changed while it was being read")
-    crc = crc64_text(crc64nvme(data))
-    job.stats.hashed(len(data))
+    crc = crc64_text(crc64nvme(data))  # of the bytes sent, whatever was known before
+    if known is None:
+        job.stats.hashed(len(data))  # the file's first hash; a known one was counted then
     etag = _conditional(job, key, crc, lambda: job.store.put(key, data, crc, condition))
     progress.advance(len(data))
     return crc, etag
@@ -378,9 +388,12 @@ def _multipart_put(
     condition: dict[str, str],
     parts: Executor,
     progress: Progress,
+    known: str | None = None,
 ) -> tuple[str, str]:
-    crc = hash_file(path, {"crc64nvme"})["crc64nvme"]
-    job.stats.hashed(local.size)
+    crc = known  # the parts' CRCs, combined, must come to it: a change shows
+    if crc is None:
+        crc = hash_file(path, {"crc64nvme"})["crc64nvme"]
+        job.stats.hashed(local.size)
     part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
     upload_id = job.store.start_multipart(key, crc)
     try:

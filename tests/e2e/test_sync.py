@@ -79,6 +79,7 @@ def test_same_size_edit_with_old_mtime_is_pushed(s3: S3Env, tmp_path: Path) -> N
     assert [a.path for a in report.plan] == ["data/big.bin"]
     assert "CRC64NVME" in report.plan.actions[0].reason
     assert s3.get("p/data/big.bin") == (src / "data/big.bin").read_bytes()
+    assert report.bytes_hashed == len(FILES["data/big.bin"]), "hashed once, not again to upload"
 
 
 def test_same_size_edit_with_old_mtime_is_pulled_back(s3: S3Env, tmp_path: Path) -> None:
