@@ -12,7 +12,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -185,14 +185,38 @@ class StateDB:
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
     db.execute("PRAGMA busy_timeout=60000")
-    db.execute("PRAGMA journal_mode=WAL")
-    db.execute("PRAGMA synchronous=NORMAL")
+    _while_locked(lambda: _set_up(db))
     db.isolation_level = "DEFERRED"
+    return db
+
+
+def _set_up(db: sqlite3.Connection) -> None:
+    if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
+        db.execute("PRAGMA journal_mode=WAL")
+    db.execute("PRAGMA synchronous=NORMAL")
     db.executescript(_SCHEMA)
     columns = {row[1] for row in db.execute("PRAGMA table_info(scopes)")}
     if "swept_at" not in columns:  # a database from before complete syncs were stamped
         db.execute("ALTER TABLE scopes ADD COLUMN swept_at REAL NOT NULL DEFAULT 0")
-    return db
+
+
+def _while_locked(step: Callable[[], None], seconds: float = 60.0) -> None:
+    """Run step, again while another process holds the lock it needs.
+
+    Switching to WAL while another connection opens the same file answers "database
+    is locked" at once, without waiting on the busy timeout: two processes starting
+    together would otherwise fail.
+    """
+    deadline = time.monotonic() + seconds
+    while True:
+        try:
+            return step()
+        except sqlite3.OperationalError as e:
+            if "locked" not in str(e) and "busy" not in str(e):
+                raise
+            if time.monotonic() > deadline:
+                raise
+            time.sleep(0.05)
 
 
 def _record(row: tuple[Any, ...]) -> Record:
