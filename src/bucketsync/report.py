@@ -88,8 +88,9 @@ class Report:
             parts = [f"{len(self.plan)} actions planned", f"{self.unchanged} unchanged"]
         text = ", ".join(parts)
         failed = f", {self.failed} failed" if self.failed else ""
+        moved = self.plan.bytes if self.dry_run else self.bytes_transferred
         return (
-            f"{text}{failed}; {verb} {_size(self.bytes_transferred or 0)},"
+            f"{text}{failed}; {verb} {_size(moved)},"
             f" hashed {_size(self.bytes_hashed)} in {self.seconds:.2f} s"
         )
 
