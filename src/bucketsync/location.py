@@ -25,10 +25,6 @@ class S3Location:
         """The object key of a path relative to this prefix."""
         return self.prefix + rel
 
-    def child(self, rel: str) -> S3Location:
-        """A location one level deeper (for folder-like keys)."""
-        return S3Location(self.bucket, self.prefix + rel.strip("/") + "/")
-
     def __str__(self) -> str:
         return f"s3://{self.bucket}/{self.prefix}"
 

@@ -1,9 +1,9 @@
 """Small-object GET and PUT on awscrt's native S3 client.
 
-botocore spends about a millisecond of Python per request, which bounds a sync
-of many small files on two cores. awscrt's S3 client signs, sends, retries and
-pools connections in C; only the request line and headers are built here, so a
-small transfer costs tens of microseconds of Python. Endpoint, addressing style
+botocore's per-request Python work bounds a sync of many small files on two
+cores. awscrt's S3 client signs, sends, retries and pools connections in C; only
+the request line and headers are built here (benchmark S1 measures the effect).
+Endpoint, addressing style
 and region are taken from botocore (a presigned URL), and credentials from the
 same boto3 session, so both paths reach the same place with the same identity.
 Large objects, HEAD, listings and multipart uploads stay on botocore.
@@ -24,11 +24,11 @@ from awscrt import http, s3
 from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 from .. import errors
+from . import proxy_configured
 from .errors import error_for
 
 SMALL_OBJECT = 8 * 1024 * 1024  # larger objects stream through botocore, in parts
 DISABLE_ENV = "BUCKETSYNC_NO_CRT"
-_PROXY_VARS = ("HTTP_PROXY", "HTTPS_PROXY", "http_proxy", "https_proxy", "ALL_PROXY")
 _CHECKSUM_HEADERS = {
     "x-amz-checksum-crc64nvme": "ChecksumCRC64NVME",
     "x-amz-checksum-crc32": "ChecksumCRC32",
@@ -72,9 +72,7 @@ class CrtTransport:
     @staticmethod
     def usable() -> bool:
         """False when disabled, or when a proxy is configured (only botocore honours it)."""
-        return not os.environ.get(DISABLE_ENV) and not any(
-            os.environ.get(name) for name in _PROXY_VARS
-        )
+        return not os.environ.get(DISABLE_ENV) and not proxy_configured()
 
     def put(self, key: str, body: bytes, headers: Mapping[str, str]) -> dict[str, Any]:
         """PUT one object; return the response headers as botocore names them."""
