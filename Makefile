@@ -4,7 +4,7 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 
-.PHONY: setup demo test lint unit unit-oldest localstack clean
+.PHONY: setup bytecode demo test lint unit unit-oldest localstack clean
 OLDEST := 3.10
 OLDEST_VENV := .cache/venv-py$(OLDEST)
 
@@ -14,12 +14,18 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[test]'
 	touch $(STAMP)
 
-setup: $(STAMP)
+setup: $(STAMP) bytecode
+
+# An editable install ships no bytecode, and PYTHONDONTWRITEBYTECODE (set on these
+# machines) stops Python writing any, so every CLI start would compile the package
+# again. Compile it once; Python ignores a file whose source has changed since.
+bytecode: $(STAMP)
+	$(BIN)/python -m compileall -q src
 
 localstack:
 	bash tools/install-localstack.sh
 
-demo: $(STAMP)
+demo: $(STAMP) bytecode
 	$(BIN)/python tools/demo.py
 
 lint: $(STAMP)
@@ -72,8 +78,8 @@ $(FSSPEC_STAMP): benchmarks/requirements-fsspec.txt
 
 bench-deps: $(STAMP) $(BENCH_STAMP) $(FSSPEC_STAMP)
 
-bench: bench-deps
+bench: bench-deps bytecode
 	$(BENCH_VENV)/bin/python -m benchmarks
 
-bench-quick: bench-deps
+bench-quick: bench-deps bytecode
 	$(BENCH_VENV)/bin/python -m benchmarks --quick

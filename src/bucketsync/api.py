@@ -17,7 +17,7 @@ from .planner import Planned, make_plan
 from .progress import Progress
 from .report import Report, Stats
 from .state import StateDB
-from .stores.s3 import ClientSettings, S3Store, make_client, make_session
+from .stores.s3 import ClientSettings, Connection, S3Store
 from .transfer import execute
 
 
@@ -89,11 +89,7 @@ def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Stor
         read_timeout=options.read_timeout,
         max_attempts=options.max_attempts,
     )
-    session = make_session(settings)
-    client = make_client(settings, stats.requests, session)
-    store = S3Store(client, remote, settings, session.get_credentials())
-    store.counter = stats.requests
-    return store
+    return S3Store(Connection(settings, stats.requests), remote)
 
 
 def _plan(job: Job) -> Planned:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
@@ -129,6 +130,65 @@ class Hasher:
 
     def values(self) -> dict[str, str]:
         return {name: running.value() for name, running in self._running.items()}
+
+
+class InOrderHasher:
+    """A Hasher fed by parallel byte ranges that arrive in any order.
+
+    MD5, SHA and multipart ETags must see the bytes in order. Chunks wait in memory
+    until the bytes before them are hashed, and whichever thread delivers the next
+    chunk hashes it (hashlib releases the GIL, so receiving goes on beside it). A
+    range may begin only within `window` bytes of the next byte to hash, which bounds
+    the memory held. `abandon()` releases the waiting ranges after a failure.
+    """
+
+    def __init__(self, names: Iterable[str], window: int) -> None:
+        self._hasher = Hasher(names)
+        self._window = window
+        self._next = 0
+        self._waiting: dict[int, bytes] = {}
+        self._draining = False
+        self._abandoned = False
+        self._turn = threading.Condition()
+
+    def admit(self, start: int) -> bool:
+        """Wait until a range starting at `start` may begin; False once abandoned."""
+        with self._turn:
+            self._turn.wait_for(lambda: self._abandoned or start - self._next < self._window)
+            return not self._abandoned
+
+    def add(self, offset: int, chunk: bytes) -> None:
+        with self._turn:
+            self._waiting[offset] = chunk
+            if self._draining:
+                return
+            self._draining = True
+        self._drain()
+
+    def _drain(self) -> None:
+        while True:
+            with self._turn:
+                chunk = self._waiting.pop(self._next, None)
+                if chunk is None or self._abandoned:
+                    self._draining = False
+                    return
+            self._hasher.update(chunk)
+            with self._turn:
+                self._next += len(chunk)
+                self._turn.notify_all()
+
+    def abandon(self) -> None:
+        with self._turn:
+            self._abandoned = True
+            self._waiting.clear()
+            self._turn.notify_all()
+
+    @property
+    def bytes(self) -> int:
+        return self._hasher.bytes
+
+    def values(self) -> dict[str, str]:
+        return self._hasher.values()
 
 
 def hash_file(path: str | os.PathLike[str], names: Iterable[str]) -> dict[str, str]:

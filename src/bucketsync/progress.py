@@ -6,8 +6,6 @@ import sys
 import threading
 from typing import Any
 
-from tqdm.auto import tqdm
-
 
 class Progress:
     """Bytes moved and files done; silent unless enabled."""
@@ -19,6 +17,8 @@ class Progress:
         self._files, self._total_files = 0, total_files
         self._bar: Any = None
         if enabled and total_files:
+            from tqdm.auto import tqdm  # imported only when shown: it costs start-up time
+
             self._bar = tqdm(
                 total=total_bytes,
                 unit="B",

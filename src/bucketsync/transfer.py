@@ -29,7 +29,15 @@ from typing import Any
 from . import errors
 from .compare import RemoteFacts, matches, verification
 from .entries import LocalFile, Record, RemoteObject
-from .hashing import Hasher, combine_crc64nvme, crc64_text, crc64nvme, hash_file, multipart_count
+from .hashing import (
+    Hasher,
+    InOrderHasher,
+    combine_crc64nvme,
+    crc64_text,
+    crc64nvme,
+    hash_file,
+    multipart_count,
+)
 from .job import Job
 from .plan import Action, Plan, Problem
 from .progress import Progress
@@ -42,6 +50,7 @@ MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 MAX_PARTS = 10_000
 CHUNK = 1024 * 1024
+IN_ORDER_WINDOW = 6 * PART_SIZE  # bytes that may wait for an in-order digest (MD5...)
 ATTEMPTS = 3
 RETRYABLE = (
     errors.ChecksumMismatch,
@@ -212,8 +221,7 @@ def _single_get(job: Job, remote: RemoteObject, temp: Path, progress: Progress) 
 def _receive(
     job: Job, remote: RemoteObject, response: Any, temp: Path, progress: Progress
 ) -> dict[str, str]:
-    facts = remote_facts(response)
-    check = verification(remote.size, remote.etag, facts)
+    check = _expected(job, remote, remote_facts(response))
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
     with open(temp, "wb") as f, _body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
@@ -223,7 +231,7 @@ def _receive(
     if hasher.bytes != remote.size:
         raise errors.ChecksumMismatch(f"{remote.key}: received {hasher.bytes} B of {remote.size} B")
     digests = hasher.values()
-    _verify(job, remote, facts, digests, temp)
+    _verify(job, remote, check, digests, temp)
     return digests
 
 
@@ -233,11 +241,17 @@ def _ranged_get(
     facts = job.store.head(remote.key)
     if facts.etag != remote.etag:
         raise errors.RemoteChanged(f"{remote.key}: the object changed after it was listed")
+    check = _expected(job, remote, facts)
+    ordered = None
+    if check and check[0] != "crc64nvme":  # only CRC64NVME combines across ranges
+        ordered = InOrderHasher({check[0]}, IN_ORDER_WINDOW)
     with open(temp, "wb") as f:
         f.truncate(remote.size)
-        pieces = _get_ranges(job, remote, f.fileno(), parts, progress)
+        pieces = _get_ranges(job, remote, f.fileno(), parts, progress, ordered)
     digests = {"crc64nvme": crc64_text(_whole_crc(remote, pieces))}
-    _verify(job, remote, facts, digests, temp)
+    if ordered is not None:
+        digests.update(ordered.values())
+    _verify(job, remote, check, digests, temp)
     return digests
 
 
@@ -245,13 +259,30 @@ Piece = tuple[int, int, int]  # (offset, length, CRC64NVME of those bytes)
 
 
 def _get_ranges(
-    job: Job, remote: RemoteObject, fd: int, parts: Executor, progress: Progress
+    job: Job,
+    remote: RemoteObject,
+    fd: int,
+    parts: Executor,
+    progress: Progress,
+    ordered: InOrderHasher | None = None,
 ) -> list[Piece]:
     ranges = [
         (start, min(start + PART_SIZE, remote.size) - 1)
         for start in range(0, remote.size, PART_SIZE)
     ]
-    crcs = list(parts.map(lambda r: _get_range(job, remote, fd, r, progress), ranges))
+
+    def fetch(byte_range: tuple[int, int]) -> int:
+        if ordered is None:
+            return _get_range(job, remote, fd, byte_range, progress)
+        if not ordered.admit(byte_range[0]):
+            raise errors.TransferError(f"{remote.key}: the download broke off")
+        try:
+            return _get_range(job, remote, fd, byte_range, progress, ordered.add)
+        except BaseException:
+            ordered.abandon()
+            raise
+
+    crcs = list(parts.map(fetch, ranges))
     return [(start, end - start + 1, crc) for (start, end), crc in zip(ranges, crcs, strict=True)]
 
 
@@ -269,7 +300,12 @@ def _whole_crc(remote: RemoteObject, pieces: list[Piece]) -> int:
 
 
 def _get_range(
-    job: Job, remote: RemoteObject, fd: int, byte_range: tuple[int, int], progress: Progress
+    job: Job,
+    remote: RemoteObject,
+    fd: int,
+    byte_range: tuple[int, int],
+    progress: Progress,
+    also: Callable[[int, bytes], None] | None = None,
 ) -> int:
     response = job.store.get(remote.key, remote.etag, byte_range)
     offset, crc = byte_range[0], 0
@@ -277,6 +313,8 @@ def _get_range(
         for chunk in response["Body"].iter_chunks(CHUNK):
             os.pwrite(fd, chunk, offset)
             crc = crc64nvme(chunk, crc)
+            if also is not None:
+                also(offset, chunk)
             offset += len(chunk)
             progress.advance(len(chunk))
     if offset != byte_range[1] + 1:
@@ -294,14 +332,23 @@ def _body(key: str) -> Iterator[None]:
         raise errors.TransferError(f"{key}: the download broke off ({e})") from None
 
 
-def _verify(
-    job: Job, remote: RemoteObject, facts: RemoteFacts, digests: dict[str, str], temp: Path
-) -> None:
-    """Check the received bytes against the best value the server holds."""
+def _expected(job: Job, remote: RemoteObject, facts: RemoteFacts) -> tuple[str, str, str] | None:
+    """The best value the server holds to check the bytes against, known before they come
+    (for a multipart ETag, one HEAD of part 1 tells the part size)."""
     check = verification(remote.size, remote.etag, facts)
     if check is None and multipart_count(remote.etag) is not None:
-        facts = job.store.head(remote.key, part_number=1)
-        check = verification(remote.size, remote.etag, facts)
+        check = verification(remote.size, remote.etag, job.store.head(remote.key, part_number=1))
+    return check
+
+
+def _verify(
+    job: Job,
+    remote: RemoteObject,
+    check: tuple[str, str, str] | None,
+    digests: dict[str, str],
+    temp: Path,
+) -> None:
+    """Check the received bytes against the value `_expected` found."""
     if check is None:
         return  # nothing to check against (an SSE-KMS object with no checksum)
     name, expected, label = check

@@ -80,10 +80,10 @@ def test_composite_checksum_detects_a_same_size_edit(localstack: S3Env, tmp_path
 
 
 def test_server_rejects_bytes_that_do_not_match_the_checksum(localstack: S3Env) -> None:
-    from bucketsync.stores.s3 import ClientSettings, make_client
+    from bucketsync.stores.s3 import ClientSettings, Connection
 
-    client = make_client(ClientSettings(endpoint_url=localstack.endpoint_url))
-    store = S3Store(client, S3Location(localstack.bucket))
+    connection = Connection(ClientSettings(endpoint_url=localstack.endpoint_url))
+    store = S3Store(connection, S3Location(localstack.bucket))
     wrong = hash_file(__file__, {"crc64nvme"})["crc64nvme"]
     with pytest.raises(ChecksumMismatch):
         store.put("k", b"not this file", wrong, {})

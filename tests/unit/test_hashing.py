@@ -5,11 +5,14 @@ from __future__ import annotations
 import base64
 import hashlib
 import os
+import random
 import zlib
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 from bucketsync.hashing import (
     Hasher,
+    InOrderHasher,
     combine_crc64nvme,
     crc64_text,
     crc64nvme,
@@ -80,3 +83,31 @@ def test_etag_shapes() -> None:
     assert multipart_count("AAAA==-3") == 3
     assert part_sizes_fit(10 * MIB, 8 * MIB, 2)
     assert not part_sizes_fit(10 * MIB, 8 * MIB, 3)
+
+
+def test_in_order_hasher_gets_ranges_from_threads_in_any_order() -> None:
+    """Ranges fed from several threads, out of order, hash as the whole stream does."""
+    data = random.Random(7).randbytes(1_000_003)
+    ranges = [(start, data[start : start + 65_536]) for start in range(0, len(data), 65_536)]
+    ordered = InOrderHasher({"md5", "etag:262144", "sha256"}, window=4 * 65_536)
+
+    def feed(item: tuple[int, bytes]) -> None:
+        assert ordered.admit(item[0])
+        for at in range(0, len(item[1]), 10_000):
+            ordered.add(item[0] + at, item[1][at : at + 10_000])
+
+    with ThreadPoolExecutor(6) as pool:
+        list(pool.map(feed, ranges))
+    whole = Hasher({"md5", "etag:262144", "sha256"})
+    whole.update(data)
+    assert ordered.bytes == len(data)
+    assert ordered.values() == whole.values()
+    assert ordered.values()["md5"] == hashlib.md5(data).hexdigest()
+
+
+def test_in_order_hasher_releases_waiting_ranges_when_abandoned() -> None:
+    ordered = InOrderHasher({"md5"}, window=10)
+    with ThreadPoolExecutor(1) as pool:
+        waiting = pool.submit(ordered.admit, 100)  # beyond the window: it waits
+        ordered.abandon()
+        assert waiting.result(timeout=5) is False

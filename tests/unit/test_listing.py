@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+
 from bucketsync.stores.listing import parse_page
+from bucketsync.stores.s3 import ClientSettings, Connection, make_client
 
 PAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
 <ListBucketResult xmlns="http://s3.amazonaws.com/doc/2006-03-01/">
@@ -49,3 +54,32 @@ def test_not_a_listing_is_an_error() -> None:
 
     with pytest.raises(TransferError):
         parse_page(b"<html>proxy error</html>", "p/")
+
+
+@pytest.mark.parametrize("token", [None, "1/a+b==", "ü x"])
+def test_listing_urls_signed_without_a_client_match_the_clients(
+    monkeypatch: pytest.MonkeyPatch, token: str | None
+) -> None:
+    """A named endpoint's listing is signed from the session alone, exactly as botocore's
+    client would sign it (same URL, same query, same signature in the same second)."""
+    for name, value in {"AWS_ACCESS_KEY_ID": "AKID", "AWS_SECRET_ACCESS_KEY": "secret"}.items():
+        monkeypatch.setenv(name, value)
+    monkeypatch.setenv("AWS_SESSION_TOKEN", "tok/en")
+    monkeypatch.setenv("AWS_DEFAULT_REGION", "eu-west-3")
+    settings = ClientSettings(endpoint_url="http://127.0.0.1:9/")
+    params = {"Bucket": "bk", "Prefix": "data/ü x+y/", "EncodingType": "url"}
+    if token:
+        params["ContinuationToken"] = token
+    for _ in range(5):  # the two signatures must fall in the same second
+        own = Connection(settings).presign("list_objects_v2", params)
+        client = Connection.of(make_client(settings), settings)
+        theirs = client.presign("list_objects_v2", params)
+        if _query(own)["X-Amz-Date"] == _query(theirs)["X-Amz-Date"]:
+            break
+    assert urlsplit(own)._replace(query="") == urlsplit(theirs)._replace(query="")
+    assert _query(own) == _query(theirs)
+    assert _query(own)["X-Amz-Credential"][0].startswith("AKID/") and "eu-west-3" in own
+
+
+def _query(url: str) -> dict[str, list[str]]:
+    return parse_qs(urlsplit(url).query, keep_blank_values=True)

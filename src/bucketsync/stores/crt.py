@@ -21,7 +21,6 @@ from typing import Any
 from urllib.parse import quote, urlsplit
 
 from awscrt import http, s3
-from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
 from .. import errors
 from . import proxy_configured
@@ -46,6 +45,8 @@ class CrtTransport:
     """One awscrt S3 client for one bucket, used from many threads at once."""
 
     def __init__(self, client: Any, credentials: Any, bucket: str, timeout: float) -> None:
+        from s3transfer.crt import BotocoreCRTCredentialsWrapper  # s3transfer: not at start-up
+
         probe = urlsplit(
             client.generate_presigned_url(
                 "get_object", Params={"Bucket": bucket, "Key": "K"}, ExpiresIn=60

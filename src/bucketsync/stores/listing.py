@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import html
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime
@@ -27,7 +27,7 @@ import urllib3
 from .. import errors
 from ..entries import RemoteObject, datetime_ns
 from . import proxy_configured
-from .errors import error_for, translated
+from .errors import error_for
 
 if TYPE_CHECKING:
     from .s3 import ClientSettings, RequestCounter
@@ -50,8 +50,13 @@ class Page:
 class FastLister:
     """Lists a prefix page by page through presigned URLs."""
 
-    def __init__(self, client: Any, settings: ClientSettings, counter: RequestCounter | None):
-        self._client = client
+    def __init__(
+        self,
+        presign: Callable[[str, dict[str, str]], str],
+        settings: ClientSettings,
+        counter: RequestCounter | None,
+    ):
+        self._presign = presign
         self._counter = counter
         retries = urllib3.Retry(
             total=settings.max_attempts,
@@ -85,10 +90,7 @@ class FastLister:
                     return
 
     def _page(self, params: dict[str, str], prefix: str, what: str) -> Page:
-        with translated(what):
-            url = self._client.generate_presigned_url(
-                "list_objects_v2", Params=params, ExpiresIn=900
-            )
+        url = self._presign("list_objects_v2", params)
         try:
             response = self._http.request("GET", url)
         except urllib3.exceptions.HTTPError as e:

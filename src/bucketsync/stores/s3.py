@@ -13,9 +13,12 @@ from collections import Counter
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
+from urllib.parse import quote
 
-import boto3
 import botocore.exceptions as bexc
+import botocore.session
+from botocore.auth import S3SigV4QueryAuth
+from botocore.awsrequest import AWSRequest
 from botocore.config import Config
 
 from .. import errors
@@ -78,28 +81,33 @@ class RequestCounter:
 
 
 def make_session(settings: ClientSettings) -> Any:
-    """A boto3 session for the settings' profile (the standard chain without one)."""
-    try:
-        return boto3.Session(profile_name=settings.profile)
-    except bexc.ProfileNotFound as e:
-        raise errors.UsageError(str(e)) from None
+    """A botocore session for the settings' profile (the standard chain without one)."""
+    session = botocore.session.Session(profile=settings.profile)
+    if settings.profile and settings.profile not in session.available_profiles:
+        raise errors.UsageError(f"the config profile ({settings.profile}) could not be found")
+    return session
+
+
+def named_endpoint(settings: ClientSettings) -> str | None:
+    """The endpoint the settings or the environment name, if any (botocore's precedence)."""
+    if settings.endpoint_url:
+        return settings.endpoint_url
+    if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
+        return None
+    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
 
 
 def make_client(
     settings: ClientSettings, counter: RequestCounter | None = None, session: Any = None
 ) -> Any:
-    """A botocore S3 client from boto3's standard credential and endpoint chain.
+    """A botocore S3 client from botocore's standard credential and endpoint chain.
 
     Endpoints other than AWS's get path-style addressing (`bucket.127.0.0.1` cannot
     resolve); an endpoint named in the settings or the environment is known at once,
     one from a profile's config only once a client has resolved it.
     """
     session = session or make_session(settings)
-    named = (
-        settings.endpoint_url
-        or os.environ.get("AWS_ENDPOINT_URL_S3")
-        or os.environ.get("AWS_ENDPOINT_URL")
-    )
+    named = named_endpoint(settings)
     try:
         client = _client(session, settings, path_style=bool(named))
         if not named and "amazonaws.com" not in client.meta.endpoint_url:
@@ -120,12 +128,87 @@ def _bodiless_304(response_dict: dict[str, Any], **_: Any) -> None:
         response_dict["body"] = b""
 
 
-def _credentials(settings: ClientSettings) -> Any:
-    """The credentials boto3's chain finds for these settings, or None."""
-    try:
-        return boto3.Session(profile_name=settings.profile).get_credentials()
-    except bexc.BotoCoreError:
-        return None
+class Connection:
+    """One identity on one endpoint: a session at once, the botocore client on first use.
+
+    Building the client (loading botocore's S3 model) is the largest part of start-up,
+    and a no-change sync against a named endpoint needs none: its listing URLs are
+    signed here with the session's credentials, as the client would sign them.
+    """
+
+    def __init__(self, settings: ClientSettings, counter: RequestCounter | None = None):
+        self.settings = settings
+        self.counter = counter
+        self.session = make_session(settings)
+        self.named = named_endpoint(settings)
+        self._client: Any = None
+        self._lock = threading.Lock()
+
+    @classmethod
+    def of(cls, client: Any, settings: ClientSettings | None = None) -> Connection:
+        """A connection around a client made elsewhere."""
+        connection = cls(settings or ClientSettings())
+        connection._client = client
+        connection.named = None
+        return connection
+
+    @property
+    def client(self) -> Any:
+        if self._client is None:
+            with self._lock:
+                if self._client is None:
+                    self._client = make_client(self.settings, self.counter, self.session)
+        return self._client
+
+    @property
+    def endpoint(self) -> str:
+        """The endpoint URL, as the client reports it (without making one if named)."""
+        return self.named or str(self.client.meta.endpoint_url)
+
+    @property
+    def region(self) -> str:
+        return str(self.session.get_config_variable("region") or "us-east-1")
+
+    def credentials(self) -> Any:
+        """The credentials the chain finds, or None."""
+        try:
+            return self.session.get_credentials()
+        except bexc.BotoCoreError:
+            return None
+
+    def presign(self, operation: str, params: dict[str, str], expires: int = 900) -> str:
+        """A presigned URL for a bucket-level GET (`list_objects_v2`)."""
+        if self.named is None or self._client is not None:
+            with translated(f"s3://{params.get('Bucket', '')}"):
+                return str(
+                    self.client.generate_presigned_url(operation, Params=params, ExpiresIn=expires)
+                )
+        return self._presign_path_style(operation, params, expires)
+
+    def _presign_path_style(self, operation: str, params: dict[str, str], expires: int) -> str:
+        if operation != "list_objects_v2":
+            raise ValueError(f"cannot presign {operation} without a client")
+        bucket = params["Bucket"]
+        query = {"list-type": "2"}
+        query.update((_QUERY_NAMES[k], v) for k, v in params.items() if k != "Bucket")
+        url = f"{str(self.named).rstrip('/')}/{quote(bucket, safe='')}"
+        request = AWSRequest(method="GET", url=url, params=query)
+        with translated(f"s3://{bucket}"):
+            credentials = self.credentials()
+            if credentials is None:
+                raise bexc.NoCredentialsError()
+            S3SigV4QueryAuth(credentials, "s3", self.region, expires=expires).add_auth(request)
+        return str(request.prepare().url)
+
+
+_QUERY_NAMES = {
+    "Prefix": "prefix",
+    "EncodingType": "encoding-type",
+    "StartAfter": "start-after",
+    "ContinuationToken": "continuation-token",
+    "MaxKeys": "max-keys",
+    "Delimiter": "delimiter",
+}
 
 
 def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
@@ -141,8 +224,8 @@ def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
         response_checksum_validation="when_required",
         s3={"addressing_style": "path"} if path_style else None,
     )
-    region = session.region_name or "us-east-1"
-    return session.client(
+    region = session.get_config_variable("region") or "us-east-1"
+    return session.create_client(
         "s3", endpoint_url=settings.endpoint_url, region_name=region, config=config
     )
 
@@ -180,30 +263,30 @@ def remote_facts(response: Mapping[str, Any], *, part_request: bool = False) -> 
 class S3Store:
     """One bucket and prefix on one endpoint, seen through a botocore client."""
 
-    def __init__(
-        self,
-        client: Any,
-        location: S3Location,
-        settings: ClientSettings | None = None,
-        credentials: Any = None,
-    ) -> None:
-        self.client = client
-        self.credentials = credentials
+    def __init__(self, connection: Connection, location: S3Location) -> None:
+        self.connection = connection
         self.location = location
         self.bucket = location.bucket
-        self.settings = settings or ClientSettings()
-        self.counter: RequestCounter | None = None
+        self.settings = connection.settings
         self._lister: FastLister | None = None
         self._crt: CrtTransport | None = None
         self._crt_tried = False
         self._crt_lock = threading.Lock()
+
+    @property
+    def client(self) -> Any:
+        return self.connection.client
+
+    @property
+    def counter(self) -> RequestCounter | None:
+        return self.connection.counter
 
     def _native(self) -> CrtTransport | None:
         """The awscrt client for small transfers, made on first use (None if unusable)."""
         with self._crt_lock:
             if not self._crt_tried:
                 self._crt_tried = True
-                credentials = self.credentials or _credentials(self.settings)
+                credentials = self.connection.credentials()
                 if credentials is not None and CrtTransport.usable():
                     timeout = self.settings.connect_timeout + self.settings.read_timeout
                     self._crt = CrtTransport(self.client, credentials, self.bucket, timeout)
@@ -215,7 +298,7 @@ class S3Store:
 
     @property
     def endpoint(self) -> str:
-        return str(self.client.meta.endpoint_url)
+        return self.connection.endpoint
 
     def check_bucket(self) -> None:
         """Fail early, with a clear error, when the bucket cannot be used."""
@@ -233,7 +316,7 @@ class S3Store:
         prefix = self.location.prefix
         if FastLister.usable():
             if self._lister is None:
-                self._lister = FastLister(self.client, self.settings, self.counter)
+                self._lister = FastLister(self.connection.presign, self.settings, self.counter)
             yield from self._lister.objects(self.bucket, prefix, start_after)
             return
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
