@@ -135,11 +135,12 @@ class Hasher:
 class InOrderHasher:
     """A Hasher fed by parallel byte ranges that arrive in any order.
 
-    MD5, SHA and multipart ETags must see the bytes in order. Chunks wait in memory
-    until the bytes before them are hashed, and whichever thread delivers the next
-    chunk hashes it (hashlib releases the GIL, so receiving goes on beside it). A
-    range may begin only within `window` bytes of the next byte to hash, which bounds
-    the memory held. `abandon()` releases the waiting ranges after a failure.
+    MD5, SHA and multipart ETags must see the bytes in order. Receivers hand over
+    their chunks and go back to the network; one thread of its own hashes them in
+    order (hashlib releases the GIL, so it runs beside them). A range may begin only
+    within `window` bytes of the next byte to hash, which bounds the memory held.
+    Use it as a context manager: leaving it waits for the hashing to finish, or,
+    on an error, releases the ranges still waiting to begin.
     """
 
     def __init__(self, names: Iterable[str], window: int) -> None:
@@ -147,34 +148,36 @@ class InOrderHasher:
         self._window = window
         self._next = 0
         self._waiting: dict[int, bytes] = {}
-        self._draining = False
-        self._abandoned = False
+        self._admitting: list[int] = []  # starts of the ranges waiting to begin
+        self._done = self._abandoned = False
         self._turn = threading.Condition()
+        self._thread = threading.Thread(target=self._hash, name="bucketsync-hash", daemon=True)
+
+    def __enter__(self) -> InOrderHasher:
+        self._thread.start()
+        return self
+
+    def __exit__(self, kind: object, *_: object) -> None:
+        with self._turn:
+            if kind is None:
+                self._done = True
+            else:
+                self.abandon()
+            self._turn.notify_all()
+        self._thread.join()
 
     def admit(self, start: int) -> bool:
         """Wait until a range starting at `start` may begin; False once abandoned."""
         with self._turn:
+            self._admitting.append(start)
             self._turn.wait_for(lambda: self._abandoned or start - self._next < self._window)
+            self._admitting.remove(start)
             return not self._abandoned
 
     def add(self, offset: int, chunk: bytes) -> None:
         with self._turn:
             self._waiting[offset] = chunk
-            if self._draining:
-                return
-            self._draining = True
-        self._drain()
-
-    def _drain(self) -> None:
-        while True:
-            with self._turn:
-                chunk = self._waiting.pop(self._next, None)
-                if chunk is None or self._abandoned:
-                    self._draining = False
-                    return
-            self._hasher.update(chunk)
-            with self._turn:
-                self._next += len(chunk)
+            if offset == self._next:
                 self._turn.notify_all()
 
     def abandon(self) -> None:
@@ -182,6 +185,21 @@ class InOrderHasher:
             self._abandoned = True
             self._waiting.clear()
             self._turn.notify_all()
+
+    def _hash(self) -> None:
+        while True:
+            with self._turn:
+                self._turn.wait_for(
+                    lambda: self._next in self._waiting or self._done or self._abandoned
+                )
+                chunk = self._waiting.pop(self._next, None)
+                if chunk is None or self._abandoned:
+                    return
+            self._hasher.update(chunk)
+            with self._turn:
+                self._next += len(chunk)
+                if self._admitting and min(self._admitting) - self._next < self._window:
+                    self._turn.notify_all()
 
     @property
     def bytes(self) -> int:

@@ -245,7 +245,7 @@ def _ranged_get(
     ordered = None
     if check and check[0] != "crc64nvme":  # only CRC64NVME combines across ranges
         ordered = InOrderHasher({check[0]}, IN_ORDER_WINDOW)
-    with open(temp, "wb") as f:
+    with open(temp, "wb") as f, ordered or contextlib.nullcontext():
         f.truncate(remote.size)
         pieces = _get_ranges(job, remote, f.fileno(), parts, progress, ordered)
     digests = {"crc64nvme": crc64_text(_whole_crc(remote, pieces))}

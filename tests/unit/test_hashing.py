@@ -10,6 +10,8 @@ import zlib
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
+import pytest
+
 from bucketsync.hashing import (
     Hasher,
     InOrderHasher,
@@ -96,7 +98,7 @@ def test_in_order_hasher_gets_ranges_from_threads_in_any_order() -> None:
         for at in range(0, len(item[1]), 10_000):
             ordered.add(item[0] + at, item[1][at : at + 10_000])
 
-    with ThreadPoolExecutor(6) as pool:
+    with ThreadPoolExecutor(6) as pool, ordered:
         list(pool.map(feed, ranges))
     whole = Hasher({"md5", "etag:262144", "sha256"})
     whole.update(data)
@@ -107,7 +109,9 @@ def test_in_order_hasher_gets_ranges_from_threads_in_any_order() -> None:
 
 def test_in_order_hasher_releases_waiting_ranges_when_abandoned() -> None:
     ordered = InOrderHasher({"md5"}, window=10)
-    with ThreadPoolExecutor(1) as pool:
+    with pytest.raises(RuntimeError), ThreadPoolExecutor(1) as pool, ordered:
         waiting = pool.submit(ordered.admit, 100)  # beyond the window: it waits
-        ordered.abandon()
-        assert waiting.result(timeout=5) is False
+        ordered.add(5, b"x")  # a range after a gap: never hashed
+        raise RuntimeError("a range failed")
+    assert waiting.result(timeout=5) is False
+    assert ordered.bytes == 0
