@@ -20,7 +20,7 @@ COLORS = {
     "floor (boto3)": "#c7c7c7",
 }
 RATIO_CASES = [("S1", "pull"), ("S1", "push"), ("S2", "push"), ("S2", "pull")]
-RATIO_CASES += [("S3", "push"), ("S3", "pull"), ("S5", "push"), ("S5", "pull")]
+RATIO_CASES += [("S3", "push"), ("S3", "pull"), ("S5", "push"), ("S5", "pull"), ("S5", "pull-md5")]
 
 
 def write_plots(session: Session, out: Path) -> list[str]:

@@ -7,10 +7,12 @@ over all of them. Each run is checked: the destination must hold every file and 
 
 from __future__ import annotations
 
+from .. import REPO
 from ..data import names, remove, write_tree
+from ..measure import run_command
 from ..runner import Bench, delete_prefix, expect_local, expect_remote
 from ..servers import BenchServer
-from ..tools import PEERS, Place, Tool
+from ..tools import PEERS, Place, Tool, all_tools, tool_env
 
 BUCKET = "bench"
 S1_TOOLS = ("bucketsync", *PEERS)
@@ -79,20 +81,36 @@ def _push(bench: Bench, tool: Tool, server: BenchServer, count: int, size: int, 
 
 
 def run_s5(bench: Bench) -> None:
+    """Push, then pull: every tool pulls the object bucketsync pushed (it carries a
+    CRC64NVME, as every object new to AWS S3 does), and also one written straight
+    into the server's folder, whose only checksum is its MD5 ETag ("pull-md5")."""
     size = bench.config.sizes.s5_size
     tools = bench.tools("S5", S5_TOOLS)
     home = bench.folder("S5")
     server = bench.server("S5")
     server.make_bucket(BUCKET)
     bench.log(f"S5: writing one file of {size} B (twice)")
-    write_tree([home / "src", server.data_dir / BUCKET / "s5-pull"], ["big.bin"], size)
+    write_tree([home / "src", server.data_dir / BUCKET / "s5-md5"], ["big.bin"], size)
     with server:
-        server.count(BUCKET, "s5-pull/")
+        server.count(BUCKET, "s5-md5/")
+        _seed(bench, server, Place(server, BUCKET, "s5-pull/", home / "src"))
         for r in range(bench.config.runs):
             for tool in bench.turn("S5", tools, r):
                 _big_push(bench, tool, server, size, r)
-                _big_pull(bench, tool, server, size, r)
+                _big_pull(bench, tool, server, size, r, "s5-pull/", "pull")
+                _big_pull(bench, tool, server, size, r, "s5-md5/", "pull-md5")
     remove(home)
+
+
+def _seed(bench: Bench, server: BenchServer, place: Place) -> None:
+    """Push the pull scenario's object with bucketsync, untimed and unrecorded."""
+    tool = all_tools()["bucketsync"]
+    bench.ws.fresh_state("S5")
+    measured = run_command(
+        tool.command("push", place, bench.ws), tool_env(place, bench.ws), cwd=REPO, timeout=600
+    )
+    if measured.exit_code != 0:
+        raise RuntimeError(f"S5: bucketsync could not push the object to pull: {measured.stderr}")
 
 
 def _big_push(bench: Bench, tool: Tool, server: BenchServer, size: int, r: int) -> None:
@@ -107,13 +125,15 @@ def _big_push(bench: Bench, tool: Tool, server: BenchServer, size: int, r: int) 
     delete_prefix(server, BUCKET, prefix)
 
 
-def _big_pull(bench: Bench, tool: Tool, server: BenchServer, size: int, r: int) -> None:
+def _big_pull(
+    bench: Bench, tool: Tool, server: BenchServer, size: int, r: int, prefix: str, case: str
+) -> None:
     dest = bench.folder("S5") / "pull"
     remove(dest)
     bench.ws.fresh_state("S5")
-    place = Place(server, BUCKET, "s5-pull/", dest)
+    place = Place(server, BUCKET, prefix, dest)
     verify = expect_local(dest, 1, size)
     bench.run(
-        tool, "pull", place, scenario="S5", case="pull", run=r, files=1, nbytes=size, verify=verify
+        tool, "pull", place, scenario="S5", case=case, run=r, files=1, nbytes=size, verify=verify
     )
     remove(dest)
