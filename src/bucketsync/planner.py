@@ -68,13 +68,14 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
         else:
             plan.warnings.append(f"{rel}: {message}")
 
-    locals_ = (
-        f
-        for f in walk(job.root, problem, follow_symlinks=job.options.follow_symlinks)
-        if filters.accepts(f.rel)
+    locals_: Iterable[LocalFile] = walk(
+        job.root, problem, follow_symlinks=job.options.follow_symlinks
     )
     listing = sorted(job.store.objects(), key=_rel) if job.presorted else job.store.objects()
-    remotes = (r for r in _usable_remote(listing, plan) if filters.accepts(r.rel))
+    remotes: Iterable[RemoteObject] = _usable_remote(listing, plan)
+    if filters:  # most syncs have none: skip a generator step per file
+        locals_ = (f for f in locals_ if filters.accepts(f.rel))
+        remotes = (r for r in remotes if filters.accepts(r.rel))
     pairs = march(locals_, remotes, _rel, _rel)
     for pair, record in march(pairs, job.state.records(job.scope), _pair_rel, _rel):
         if pair is not None:

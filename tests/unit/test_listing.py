@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
 
-from bucketsync.stores.listing import parse_page
+from bucketsync.entries import datetime_ns
+from bucketsync.stores.listing import _key, _timestamp_ns, parse_page
 from bucketsync.stores.s3 import ClientSettings, Connection, make_client
 
 PAGE = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -83,3 +85,33 @@ def test_listing_urls_signed_without_a_client_match_the_clients(
 
 def _query(url: str) -> dict[str, list[str]]:
     return parse_qs(urlsplit(url).query, keep_blank_values=True)
+
+
+@pytest.mark.parametrize(
+    "stamp",
+    [
+        "2026-11-26T12:00:49.463Z",
+        "2026-11-26T12:00:49.999999Z",
+        "2026-11-26T12:00:49Z",
+        "1969-12-31T23:59:59.500Z",
+        "1901-01-01T00:00:00.001Z",
+        "2026-11-26T13:00:49.463+01:00",
+    ],
+)
+def test_listing_timestamps_are_exact_nanoseconds(stamp: str) -> None:
+    expected = datetime_ns(datetime.fromisoformat(stamp.replace("Z", "+00:00")))
+    assert _timestamp_ns(stamp) == expected
+
+
+@pytest.mark.parametrize(
+    ("sent", "key"),
+    [
+        (b"p%2Fa+b", "p/a b"),
+        (b"p/a%2Bb%252F", "p/a+b%2F"),
+        (b"plain/key.txt", "plain/key.txt"),
+        (b"%C3%BC%2F%01", "\u00fc/\x01"),
+        (b"a&amp;b", "a&b"),
+    ],
+)
+def test_url_encoded_keys_decode_as_unquote_plus_does(sent: bytes, key: str) -> None:
+    assert _key(sent) == key

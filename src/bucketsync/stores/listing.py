@@ -14,18 +14,19 @@ keys with characters XML cannot carry still round-trip.
 from __future__ import annotations
 
 import html
+import math
 import re
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus, urlsplit
 
 import urllib3
 
 from .. import errors
-from ..entries import RemoteObject, datetime_ns
+from ..entries import RemoteObject
 from . import proxy_configured
 from .errors import error_for
 
@@ -33,7 +34,10 @@ if TYPE_CHECKING:
     from .s3 import ClientSettings, RequestCounter
 
 
-_CONTENTS = re.compile(rb"<Contents>(.*?)</Contents>", re.S)
+# One pass over the page: the fields an object needs, and the end of each <Contents>.
+_FIELDS = re.compile(
+    rb"<(Key|LastModified|ETag|Size|ChecksumAlgorithm|ChecksumType)>([^<]*)<|<(/)Contents>"
+)
 _LEAF = re.compile(rb"<(\w+)>([^<]*)</\1>")
 _TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
 _TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
@@ -129,7 +133,15 @@ def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:
     """The objects of a ListObjectsV2 page (URL-encoded keys) and its continuation token."""
     if b"<ListBucketResult" not in body:
         raise errors.TransferError(f"{what}: the server sent something that is not a listing")
-    objects = [_object(_leaves(m.group(1)), prefix) for m in _CONTENTS.finditer(body)]
+    objects = []
+    fields: dict[bytes, bytes] = {}
+    stamps: dict[bytes, int] = {}  # objects written together share their LastModified
+    for tag, value, end in _FIELDS.findall(body):
+        if end:
+            objects.append(_object(fields, prefix, stamps))
+            fields = {}
+        else:
+            fields[tag] = value
     token = _TOKEN.search(body)
     more = token is not None and _TRUNCATED.search(body) is not None
     return Page(objects, _text(token.group(1)) if more and token else None)
@@ -144,20 +156,47 @@ def _text(raw: bytes) -> str:
     return html.unescape(text) if "&" in text else text
 
 
-def _object(fields: dict[str, str], prefix: str) -> RemoteObject:
-    key = unquote_plus(fields["Key"])
+def _object(fields: dict[bytes, bytes], prefix: str, stamps: dict[bytes, int]) -> RemoteObject:
+    key = _key(fields[b"Key"])
+    stamp = fields.get(b"LastModified", b"")
+    modified = stamps.get(stamp)
+    if modified is None:
+        modified = stamps[stamp] = _timestamp_ns(stamp.decode())
+    algorithm = fields.get(b"ChecksumAlgorithm")
+    kind = fields.get(b"ChecksumType")
     return RemoteObject(
-        rel=key[len(prefix) :],
-        key=key,
-        size=int(fields["Size"]),
-        etag=fields.get("ETag", "").strip('"'),
-        last_modified_ns=_timestamp_ns(fields.get("LastModified", "")),
-        checksum_algorithm=fields.get("ChecksumAlgorithm") or None,
-        checksum_type=fields.get("ChecksumType") or None,
+        key[len(prefix) :],
+        key,
+        int(fields[b"Size"]),
+        _etag(fields.get(b"ETag", b"")),
+        modified,
+        algorithm.decode() if algorithm else None,
+        kind.decode() if kind else None,
     )
 
 
+def _key(raw: bytes) -> str:
+    """A key as sent with encoding-type=url (slashes may come as %2F)."""
+    key = _text(raw)
+    if "%2F" in key:
+        key = key.replace("%2F", "/")
+    return unquote_plus(key) if "%" in key or "+" in key else key
+
+
+def _etag(raw: bytes) -> str:
+    """The ETag without its quotes, which a listing writes as &quot; (or as they are)."""
+    raw = raw.replace(b"&quot;", b"").strip(b'"')
+    return _text(raw).strip('"')
+
+
 def _timestamp_ns(text: str) -> int:
+    """Nanoseconds since the epoch, exactly: whole seconds from the float, then the
+    microseconds as written (S3 gives milliseconds)."""
     if not text:
         return 0
-    return datetime_ns(datetime.fromisoformat(text.replace("Z", "+00:00")))
+    when = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=timezone.utc)
+    return math.floor(when.replace(microsecond=0).timestamp()) * 1_000_000_000 + (
+        when.microsecond * 1000
+    )
