@@ -9,7 +9,9 @@ being as listed (If-Match / If-None-Match) so a concurrent writer is not lost.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
+import queue
 import threading
 import time
 from collections import Counter
@@ -42,9 +44,10 @@ from .job import Job
 from .plan import Action, Plan, Problem
 from .progress import Progress
 from .state import is_racy, make_record
+from .stores.crt import SMALL_OBJECT, Reply
 from .stores.errors import translated
 from .stores.local import local_file, prepare_parent, target_path, temp_file
-from .stores.s3 import remote_facts
+from .stores.s3 import put_etag, remote_facts
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -74,6 +77,7 @@ class Outcome:
 def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
     outcome = Outcome()
     moves = [a for a in plan.actions if a.action != "delete"]
+    moves = _pipelined(job, moves, progress, outcome)
     jobs = job.options.jobs
     breaker = Breaker()
     with (
@@ -92,6 +96,110 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
     else:
         _delete(job, deletes, outcome)
     return outcome
+
+
+@dataclass
+class Sent:
+    """A request awscrt is carrying out, and how to finish its file once it ends."""
+
+    reply: Reply
+    finish: Callable[[], Record]
+
+
+Send = Callable[[Action, Callable[[Reply], None]], Sent | None]
+
+
+def _pipelined(job: Job, moves: list[Action], progress: Progress, outcome: Outcome) -> list[Action]:
+    """Small transfers on awscrt without a thread per file; return the moves left over.
+
+    Requests go out from this thread, a window at a time, and each file is finished
+    here as its reply comes back, so a file costs no thread hand-offs beyond awscrt's
+    own. A file that fails is left over for the threaded path, with its retries and
+    breaker; so is everything after the endpoint stops answering.
+    """
+    kind = "upload" if job.push else "download"
+    small = [a for a in moves if a.action == kind and _is_small(job, a)]
+    if not small:
+        return moves
+    send = _sender(job, progress)
+    left = [a for a in moves if not (a.action == kind and _is_small(job, a))]
+    replies: queue.SimpleQueue[tuple[Action, Reply]] = queue.SimpleQueue()
+    flying: dict[Reply, tuple[Action, Callable[[], Record]]] = {}
+    waiting = iter(small)
+    timeout = job.options.connect_timeout + job.options.read_timeout
+    sending = True
+    while True:
+        while sending and len(flying) < job.options.jobs * 4:
+            action = next(waiting, None)
+            if action is None:
+                break
+            try:
+                sent = send(action, functools.partial(_deliver, replies, action))
+            except (errors.BucketsyncError, OSError):
+                left.append(action)
+                continue
+            if sent is None:  # no awscrt here
+                left.append(action)
+                sending = False
+                break
+            flying[sent.reply] = (action, sent.finish)
+        if not flying:
+            break
+        try:
+            action, reply = replies.get(timeout=timeout)
+        except queue.Empty:  # stalled: cancel, and let the threaded path decide
+            for reply in flying:
+                reply.cancel()
+            left.extend(action for action, _ in flying.values())
+            break
+        try:
+            record = flying.pop(reply)[1]()
+        except (errors.BucketsyncError, OSError) as e:
+            left.append(action)
+            sending = sending and not isinstance(e, errors.EndpointError)
+            continue
+        outcome.done[kind] += 1
+        outcome.records.append(record)
+        progress.file_done()
+    return [*left, *waiting]
+
+
+def _deliver(
+    replies: queue.SimpleQueue[tuple[Action, Reply]], action: Action, reply: Reply
+) -> None:
+    replies.put((action, reply))
+
+
+def _is_small(job: Job, action: Action) -> bool:
+    if job.push:
+        return action.local is not None and action.local.size <= SMALL_OBJECT
+    return action.remote is not None and action.remote.size <= SMALL_OBJECT
+
+
+def _sender(job: Job, progress: Progress) -> Send:
+    def get(action: Action, when_done: Callable[[Reply], None]) -> Sent | None:
+        remote = action.remote
+        assert remote is not None
+        reply = job.store.send_small_get(remote.key, remote.etag, when_done)
+        if reply is None:
+            return None
+        return Sent(reply, lambda: receive(job, action.path, remote, reply.response(), progress))
+
+    def put(action: Action, when_done: Callable[[Reply], None]) -> Sent | None:
+        read = _read_for_upload(job, action)
+        condition = _condition(action.remote.etag if action.remote else None)
+        reply = job.store.send_small_put(read.key, read.data, read.crc, condition, when_done)
+        if reply is None:
+            return None
+
+        def finish() -> Record:
+            record = _uploaded(job, action, read, put_etag(reply.response()))
+            progress.advance(read.local.size)
+            return record
+
+        return Sent(reply, finish)
+
+    return put if job.push else get
 
 
 def _settle(
@@ -387,11 +495,43 @@ def _upload(
     else:
         crc, etag = _single_put(job, path, local, key, condition, progress, known)
     written.etag = etag  # a retry replaces what this attempt wrote, not what was listed
-    if local_file(action.path, os.stat(path)).fingerprint != local.fingerprint:
-        raise errors.LocalChanged(f"{path}: changed while it was being uploaded")
-    job.stats.transferred(local.size)
-    digests = {"crc64nvme": crc}
-    return make_record(local, digests, etag, local.size, racy=is_racy(local, read_at))
+    return _uploaded(job, action, Read(path, local, read_at, key, crc), etag)
+
+
+@dataclass
+class Read:
+    """A file as an upload read it: the version sent, and the CRC64NVME of what was sent."""
+
+    path: Path
+    local: LocalFile
+    read_at: int
+    key: str
+    crc: str
+    data: bytes = b""
+
+
+def _read_for_upload(job: Job, action: Action) -> Read:
+    """Read a small file whole for one PUT, with its CRC64NVME."""
+    path = target_path(job.root, action.path)
+    local = local_file(action.path, os.stat(path))
+    read_at = time.time_ns()
+    data = path.read_bytes()
+    if len(data) != local.size:
+        raise errors.LocalChanged(f"{path}: changed while it was being read")
+    crc = crc64_text(crc64nvme(data))
+    if _known_crc(action, local) is None:
+        job.stats.hashed(len(data))  # the file's first hash; a known one was counted then
+    return Read(path, local, read_at, job.store.location.key(action.path), crc, data)
+
+
+def _uploaded(job: Job, action: Action, read: Read, etag: str) -> Record:
+    """The record of a finished upload, if the file did not change meanwhile."""
+    if local_file(action.path, os.stat(read.path)).fingerprint != read.local.fingerprint:
+        raise errors.LocalChanged(f"{read.path}: changed while it was being uploaded")
+    job.stats.transferred(read.local.size)
+    digests = {"crc64nvme": read.crc}
+    racy = is_racy(read.local, read.read_at)
+    return make_record(read.local, digests, etag, read.local.size, racy=racy)
 
 
 def _known_crc(action: Action, local: LocalFile) -> str | None:

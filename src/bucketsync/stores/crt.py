@@ -15,7 +15,7 @@ import io
 import os
 import threading
 import xml.etree.ElementTree as ET
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
 from typing import Any
 from urllib.parse import quote, urlsplit
@@ -88,6 +88,25 @@ class CrtTransport:
         received["Body"] = _Body(body)
         return received
 
+    def send(
+        self,
+        key: str,
+        headers: Mapping[str, str],
+        when_done: Callable[[Reply], None],
+        body: bytes | None = None,
+    ) -> Reply:
+        """Send a GET (or, with a body, a PUT) and return at once: `when_done(reply)` runs
+        on awscrt's thread when the request ends; `reply.response()` then gives what
+        `get` (or `put`) would."""
+        reply = Reply(key, when_done)
+        if body is None:
+            reply.made = self._send(self._request("GET", key, headers), "GetObject", reply)
+            return reply
+        request = self._request("PUT", key, {**headers, "Content-Length": str(len(body))})
+        request.body_stream = io.BytesIO(body)
+        reply.made = self._send(request, "PutObject", reply)
+        return reply
+
     def _request(self, method: str, key: str, headers: Mapping[str, str]) -> http.HttpRequest:
         path = self._prefix + quote(key, safe="/~")
         pairs = [("Host", self._host), *headers.items()]
@@ -97,7 +116,15 @@ class CrtTransport:
         self, request: http.HttpRequest, operation: str, key: str
     ) -> tuple[dict[str, Any], bytes]:
         outcome = _Outcome()
-        made = self._client.make_request(
+        made = self._send(request, operation, outcome)
+        if not outcome.done.wait(self._timeout):
+            made.cancel()
+            raise errors.EndpointError(f"{key}: no answer from the server in {self._timeout:.0f} s")
+        outcome.raise_for(key)
+        return _botocore_shape(outcome.headers), b"".join(outcome.chunks)
+
+    def _send(self, request: http.HttpRequest, operation: str, outcome: _Outcome) -> Any:
+        return self._client.make_request(
             type=s3.S3RequestType.DEFAULT,
             operation_name=operation,
             request=request,
@@ -105,11 +132,6 @@ class CrtTransport:
             on_body=outcome.on_body,
             on_done=outcome.on_done,
         )
-        if not outcome.done.wait(self._timeout):
-            made.cancel()
-            raise errors.EndpointError(f"{key}: no answer from the server in {self._timeout:.0f} s")
-        outcome.raise_for(key)
-        return _botocore_shape(outcome.headers), b"".join(outcome.chunks)
 
 
 class _Outcome:
@@ -148,6 +170,37 @@ class _Outcome:
             raise errors.EndpointError(f"{key}: {self.error}")
         code, message = _error_fields(self.error_body)
         raise error_for(code, self.status, message, key)
+
+
+class Reply(_Outcome):
+    """A request sent without waiting: its outcome, reported to a callback."""
+
+    def __init__(self, key: str, when_done: Callable[[Reply], None]) -> None:
+        super().__init__()
+        self.key = key
+        self.made: Any = None
+        self._when_done = when_done
+
+    def on_done(
+        self,
+        error: Exception | None = None,
+        status_code: int | None = None,
+        error_body: bytes | None = None,
+        **_: Any,
+    ) -> None:
+        super().on_done(error=error, status_code=status_code, error_body=error_body)
+        self._when_done(self)
+
+    def response(self) -> dict[str, Any]:
+        """The response as botocore shapes it, Body in memory; raises what `get` raises."""
+        self.raise_for(self.key)
+        received = _botocore_shape(self.headers)
+        received["Body"] = _Body(b"".join(self.chunks))
+        return received
+
+    def cancel(self) -> None:
+        if self.made is not None:
+            self.made.cancel()
 
 
 class _Body:

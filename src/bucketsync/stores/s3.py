@@ -10,7 +10,7 @@ import contextlib
 import os
 import threading
 from collections import Counter
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import quote
@@ -25,7 +25,7 @@ from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
 from ..entries import RemoteObject, datetime_ns
 from ..location import S3Location
-from .crt import SMALL_OBJECT, CrtTransport
+from .crt import SMALL_OBJECT, CrtTransport, Reply
 from .errors import translated
 from .listing import FastLister
 
@@ -359,6 +359,32 @@ class S3Store:
         with translated(key):
             return self.client.get_object(**kwargs)
 
+    def send_small_get(
+        self, key: str, etag: str, when_done: Callable[[Reply], None]
+    ) -> Reply | None:
+        """Send a GET of a small object on awscrt and return at once (None: no awscrt)."""
+        native = self._native()
+        if native is None:
+            return None
+        self._count("GetObject")
+        headers = {"If-Match": f'"{etag}"', "x-amz-checksum-mode": "ENABLED"}
+        return native.send(key, headers, when_done)
+
+    def send_small_put(
+        self,
+        key: str,
+        body: bytes,
+        crc64nvme: str,
+        condition: Mapping[str, str],
+        when_done: Callable[[Reply], None],
+    ) -> Reply | None:
+        """Send `put`'s request on awscrt and return at once (None: no awscrt)."""
+        native = self._native() if len(body) <= SMALL_OBJECT else None
+        if native is None:
+            return None
+        self._count("PutObject")
+        return native.send(key, _put_headers(crc64nvme, condition), when_done, body)
+
     def get_if_changed(self, key: str, etag: str | None) -> Any | None:
         """A GET of the whole object, or None if its ETag is still `etag` (HTTP 304).
 
@@ -394,12 +420,7 @@ class S3Store:
         native = self._native() if len(body) <= SMALL_OBJECT else None
         if native is not None:
             self._count("PutObject")
-            headers = {
-                "x-amz-checksum-crc64nvme": crc64nvme,
-                f"x-amz-meta-{METADATA_CRC64}": crc64nvme,
-                **{_CONDITION_HEADERS[name]: value for name, value in condition.items()},
-            }
-            return _etag(native.put(key, body, headers).get("ETag"))
+            return _etag(native.put(key, body, _put_headers(crc64nvme, condition)).get("ETag"))
         with translated(key):
             response = self.client.put_object(
                 Bucket=self.bucket,
@@ -480,6 +501,19 @@ class S3Store:
                 Delete={"Objects": [{"Key": k} for k in keys], "Quiet": True},
             )
         return {e["Key"]: e.get("Message", e.get("Code", "")) for e in response.get("Errors", ())}
+
+
+def _put_headers(crc64nvme: str, condition: Mapping[str, str]) -> dict[str, str]:
+    return {
+        "x-amz-checksum-crc64nvme": crc64nvme,
+        f"x-amz-meta-{METADATA_CRC64}": crc64nvme,
+        **{_CONDITION_HEADERS[name]: value for name, value in condition.items()},
+    }
+
+
+def put_etag(response: Mapping[str, Any]) -> str:
+    """The ETag a PUT's response names, without quotes."""
+    return _etag(response.get("ETag"))
 
 
 def response_object(key: str, prefix: str, response: Mapping[str, Any]) -> RemoteObject:
