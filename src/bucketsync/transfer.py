@@ -77,7 +77,8 @@ class Outcome:
 def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
     outcome = Outcome()
     moves = [a for a in plan.actions if a.action != "delete"]
-    moves = _pipelined(job, moves, progress, outcome)
+    written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
+    moves = _pipelined(job, moves, progress, outcome, written)
     jobs = job.options.jobs
     breaker = Breaker()
     with (
@@ -88,7 +89,9 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
         for action in moves:  # a bounded window: a million files are not a million futures
             if len(running) >= jobs * 4:
                 _settle(outcome, running, progress, FIRST_COMPLETED)
-            running[files.submit(_with_retries, job, action, parts, progress, breaker)] = action
+            retry = written.get(action.path)
+            future = files.submit(_with_retries, job, action, parts, progress, breaker, retry)
+            running[future] = action
         _settle(outcome, running, progress, ALL_COMPLETED)
     deletes = [a for a in plan.actions if a.action == "delete"]
     if breaker.tripped and job.push:
@@ -109,19 +112,27 @@ class Sent:
 Send = Callable[[Action, Callable[[Reply], None]], Sent | None]
 
 
-def _pipelined(job: Job, moves: list[Action], progress: Progress, outcome: Outcome) -> list[Action]:
+def _pipelined(
+    job: Job,
+    moves: list[Action],
+    progress: Progress,
+    outcome: Outcome,
+    written: dict[str, Written],
+) -> list[Action]:
     """Small transfers on awscrt without a thread per file; return the moves left over.
 
     Requests go out from this thread, a window at a time, and each file is finished
     here as its reply comes back, so a file costs no thread hand-offs beyond awscrt's
     own. A file that fails is left over for the threaded path, with its retries and
-    breaker; so is everything after the endpoint stops answering.
+    breaker; so is everything after the endpoint stops answering. An upload that
+    reached the server but must be sent again (the file changed meanwhile) leaves the
+    ETag it wrote in `written`, for the retry's condition.
     """
     kind = "upload" if job.push else "download"
     small = [a for a in moves if a.action == kind and _is_small(job, a)]
     if not small:
         return moves
-    send = _sender(job, progress)
+    send = _sender(job, progress, written)
     left = [a for a in moves if not (a.action == kind and _is_small(job, a))]
     replies: queue.SimpleQueue[tuple[Action, Reply]] = queue.SimpleQueue()
     flying: dict[Reply, tuple[Action, Callable[[], Record]]] = {}
@@ -171,12 +182,11 @@ def _deliver(
 
 
 def _is_small(job: Job, action: Action) -> bool:
-    if job.push:
-        return action.local is not None and action.local.size <= SMALL_OBJECT
-    return action.remote is not None and action.remote.size <= SMALL_OBJECT
+    side = action.local if job.push else action.remote
+    return side is not None and side.size <= min(SMALL_OBJECT, MULTIPART_THRESHOLD)
 
 
-def _sender(job: Job, progress: Progress) -> Send:
+def _sender(job: Job, progress: Progress, written: dict[str, Written]) -> Send:
     def get(action: Action, when_done: Callable[[Reply], None]) -> Sent | None:
         remote = action.remote
         assert remote is not None
@@ -193,7 +203,9 @@ def _sender(job: Job, progress: Progress) -> Send:
             return None
 
         def finish() -> Record:
-            record = _uploaded(job, action, read, put_etag(reply.response()))
+            etag = put_etag(reply.response())
+            written[action.path] = Written(etag)
+            record = _uploaded(job, action, read, etag)
             progress.advance(read.local.size)
             return record
 
@@ -254,10 +266,15 @@ def _collect(outcome: Outcome, action: Action, result: Callable[[], Record | Non
 
 
 def _with_retries(
-    job: Job, action: Action, parts: Executor, progress: Progress, breaker: Breaker | None = None
+    job: Job,
+    action: Action,
+    parts: Executor,
+    progress: Progress,
+    breaker: Breaker | None = None,
+    written: Written | None = None,
 ) -> Record | None:
     breaker = breaker or Breaker()
-    written = Written(action.remote.etag if action.remote else None)
+    written = written or Written(action.remote.etag if action.remote else None)
     for attempt in range(1, ATTEMPTS + 1):
         if breaker.tripped:
             raise errors.EndpointError(breaker.message())
@@ -483,19 +500,22 @@ class Written:
 def _upload(
     job: Job, action: Action, parts: Executor, progress: Progress, written: Written | None = None
 ) -> Record:
-    path = target_path(job.root, action.path)
-    local = local_file(action.path, os.stat(path))
-    read_at = time.time_ns()
-    key = job.store.location.key(action.path)
     written = written or Written(action.remote.etag if action.remote else None)
     condition = _condition(written.etag)
-    known = _known_crc(action, local)
+    path = target_path(job.root, action.path)
+    local = local_file(action.path, os.stat(path))
     if local.size > MULTIPART_THRESHOLD:
+        read_at, key = time.time_ns(), job.store.location.key(action.path)
+        known = _known_crc(action, local)
         crc, etag = _multipart_put(job, path, local, key, condition, parts, progress, known)
+        read = Read(path, local, read_at, key, crc)
     else:
-        crc, etag = _single_put(job, path, local, key, condition, progress, known)
+        read = _read_for_upload(job, action)
+        put = functools.partial(job.store.put, read.key, read.data, read.crc, condition)
+        etag = _conditional(job, read.key, read.crc, put)
+        progress.advance(read.local.size)
     written.etag = etag  # a retry replaces what this attempt wrote, not what was listed
-    return _uploaded(job, action, Read(path, local, read_at, key, crc), etag)
+    return _uploaded(job, action, read, etag)
 
 
 @dataclass
@@ -544,27 +564,6 @@ def _known_crc(action: Action, local: LocalFile) -> str | None:
 def _condition(etag: str | None) -> dict[str, str]:
     """Write only over the object as listed, or only where there is none."""
     return {"IfMatch": f'"{etag}"'} if etag is not None else {"IfNoneMatch": "*"}
-
-
-def _single_put(
-    job: Job,
-    path: Path,
-    local: LocalFile,
-    key: str,
-    condition: dict[str, str],
-    progress: Progress,
-    known: str | None = None,
-) -> tuple[str, str]:
-    with open(path, "rb") as f:
-        data = f.read()
-    if len(data) != local.size:
-        raise errors.LocalChanged(f"{path}: changed while it was being read")
-    crc = crc64_text(crc64nvme(data))  # of the bytes sent, whatever was known before
-    if known is None:
-        job.stats.hashed(len(data))  # the file's first hash; a known one was counted then
-    etag = _conditional(job, key, crc, lambda: job.store.put(key, data, crc, condition))
-    progress.advance(len(data))
-    return crc, etag
 
 
 def _multipart_put(

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import resource
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
@@ -147,23 +148,31 @@ def test_a_file_changed_during_upload_is_sent_again(
     write_tree(src, {"f": b"version 1"})
     bucketsync.sync(src, moto_s3.url("p"), progress=False)
     (src / "f").write_bytes(b"version 2")
-    put = S3Store.put
-    calls = []
+    calls: list[str] = []
 
-    def put_then_edit(self: S3Store, key: str, *args: object, **kwargs: object) -> str:
-        etag = put(self, key, *args, **kwargs)  # type: ignore[arg-type]
-        calls.append(key)
-        if len(calls) == 1:
-            (src / "f").write_bytes(b"version 3, longer")
-        return etag
+    def then_edit(method: Callable[..., object]) -> Callable[..., object]:
+        def sent(self: S3Store, key: str, *args: object, **kwargs: object) -> object:
+            result = method(self, key, *args, **kwargs)
+            calls.append(key)
+            if len(calls) == 1:
+                (src / "f").write_bytes(b"version 3, longer")
+            return result
 
-    monkeypatch.setattr(S3Store, "put", put_then_edit)
+        return sent
+
+    # The first PUT goes out on awscrt's pipeline (send_small_put), its retry on put().
+    originals = {name: getattr(S3Store, name) for name in ("put", "send_small_put")}
+    for name, method in originals.items():
+        monkeypatch.setattr(S3Store, name, then_edit(method))
     report = bucketsync.sync(src, moto_s3.url("p"), progress=False)
     assert report.ok, report.errors
     assert len(calls) == 2 and moto_s3.get("p/f") == b"version 3, longer"
-    monkeypatch.setattr(S3Store, "put", put)
+    for name, method in originals.items():
+        monkeypatch.setattr(S3Store, name, method)
     again = bucketsync.sync(src, moto_s3.url("p"), progress=False)
-    assert again.ok and not again.plan and again.bytes_hashed == 0
+    # Version 3 was written a moment before the retry read it: recorded as racy, it is
+    # hashed once more (git's racy-clean rule), and found equal.
+    assert again.ok and not again.plan and again.bytes_hashed <= len(b"version 3, longer")
     figures.add(SECTION, cases=1, changes_during_upload_detected=1)
 
 
