@@ -130,7 +130,7 @@ def _pipelined(
     """
     kind = "upload" if job.push else "download"
     small = [a for a in moves if a.action == kind and _is_small(job, a)]
-    if not small:
+    if not small or not job.store.can_send():
         return moves
     send = _sender(job, progress, written)
     left = [a for a in moves if not (a.action == kind and _is_small(job, a))]
@@ -204,8 +204,11 @@ def _sender(job: Job, progress: Progress, written: dict[str, Written]) -> Send:
 
         def finish() -> Record:
             etag = put_etag(reply.response())
-            written[action.path] = Written(etag)
-            record = _uploaded(job, action, read, etag)
+            try:
+                record = _uploaded(job, action, read, etag)
+            except errors.LocalChanged:
+                written[action.path] = Written(etag)  # its retry replaces what this wrote
+                raise
             progress.advance(read.local.size)
             return record
 

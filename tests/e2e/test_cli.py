@@ -220,13 +220,15 @@ def test_progress_bar_only_on_a_terminal(moto_s3: S3Env, tmp_path: Path) -> None
 
 
 def test_python_dash_m_runs_the_same_command_line(moto_s3: S3Env, tmp_path: Path) -> None:
-    (tmp_path / "a.txt").write_text("a")
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
     done = subprocess.run(
-        [sys.executable, "-m", "bucketsync", "sync", str(tmp_path), moto_s3.url("m"), "--json"],
+        [sys.executable, "-m", "bucketsync", "sync", str(src), moto_s3.url("m"), "--json"],
         env=moto_s3.env,
         capture_output=True,
         text=True,
         timeout=120,
     )
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout)["uploaded"] == 1 and moto_s3.keys() == ["m/a.txt"]
+    assert json.loads(done.stdout)["summary"]["uploaded"] == 1 and moto_s3.keys() == ["m/a.txt"]

@@ -73,11 +73,8 @@ class FakeStore:
             self.puts += 1
         return hashlib.md5(body).hexdigest()
 
-    def send_small_put(self, *args: Any) -> None:
-        return None  # no awscrt here: uploads take the threaded path, through put()
-
-    def send_small_get(self, *args: Any) -> None:
-        return None
+    def can_send(self) -> bool:
+        return False  # no awscrt here: uploads take the threaded path, through put()
 
     def head(self, key: str, *, part_number: int | None = None) -> RemoteFacts:
         raise AssertionError(f"unexpected HEAD {key}")

@@ -359,6 +359,10 @@ class S3Store:
         with translated(key):
             return self.client.get_object(**kwargs)
 
+    def can_send(self) -> bool:
+        """Whether small requests can be sent without waiting (awscrt is usable here)."""
+        return self._native() is not None
+
     def send_small_get(
         self, key: str, etag: str, when_done: Callable[[Reply], None]
     ) -> Reply | None:
