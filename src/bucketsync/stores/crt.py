@@ -3,12 +3,13 @@
 botocore's per-request Python work bounds a sync of many small files on two
 cores. awscrt's S3 client signs, sends, retries and pools connections in C; only
 the request line and headers are built here (benchmark S1 measures the effect).
-Endpoint, addressing style
-and region are taken from botocore (a presigned URL), and credentials from the
-same boto3 session, so both paths reach the same place with the same identity.
-Large objects, HEAD, listings and multipart uploads stay on botocore.
+Requests are sent either waiting for the answer (`get`, `put`) or not (`send`,
+whose reply reports to a callback), so one thread can keep a window of them in
+flight. Endpoint, addressing style and region are taken from botocore (a
+presigned URL), and credentials from the same botocore session, so both paths
+reach the same place with the same identity. Large objects, HEAD, listings and
+multipart uploads stay on botocore.
 """
-
 from __future__ import annotations
 
 import io

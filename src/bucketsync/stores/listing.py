@@ -2,15 +2,15 @@
 
 botocore's response parsing bounds a no-change sync of many small files
 (benchmark S2 reports bucketsync against a boto3-paginator floor). Here each
-page is a presigned ListObjectsV2 URL
-(botocore resolves the endpoint, addressing style, region and credentials),
-fetched with urllib3 (retrying 5xx and connection errors) by a helper thread one
-page ahead, so the server's time overlaps the merge. A page is a flat, known
-shape; its leaf elements are read with one regular expression rather than
-building an ElementTree. Keys are requested URL-encoded, as botocore does, so
-keys with characters XML cannot carry still round-trip.
+page is a presigned ListObjectsV2 URL (`Connection.presign`: botocore's signer
+with the session's credentials for a named endpoint, else the client, which
+resolves the endpoint, addressing style and region), fetched with urllib3
+(retrying 5xx and connection errors) by a helper thread one page ahead, so the
+server's time overlaps the merge. A page is a flat, known shape: one regular
+expression pass picks the fields each object needs, rather than building an
+ElementTree. Keys are requested URL-encoded, as botocore does, so keys with
+characters XML cannot carry still round-trip.
 """
-
 from __future__ import annotations
 
 import html
