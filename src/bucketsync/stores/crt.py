@@ -10,6 +10,7 @@ presigned URL), and credentials from the same botocore session, so both paths
 reach the same place with the same identity. Large objects, HEAD, listings and
 multipart uploads stay on botocore.
 """
+
 from __future__ import annotations
 
 import io

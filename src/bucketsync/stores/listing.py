@@ -11,6 +11,7 @@ expression pass picks the fields each object needs, rather than building an
 ElementTree. Keys are requested URL-encoded, as botocore does, so keys with
 characters XML cannot carry still round-trip.
 """
+
 from __future__ import annotations
 
 import html
