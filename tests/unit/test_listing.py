@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import os
+import subprocess
+import sys
 from datetime import datetime
 from urllib.parse import parse_qs, urlsplit
 
@@ -115,3 +118,27 @@ def test_listing_timestamps_are_exact_nanoseconds(stamp: str) -> None:
 )
 def test_url_encoded_keys_decode_as_unquote_plus_does(sent: bytes, key: str) -> None:
     assert _key(sent) == key
+
+
+def test_listing_from_the_environment_needs_no_botocore_session() -> None:
+    """With credentials and region in the environment and a named endpoint, a listing URL
+    is signed without importing botocore's session and client (most of start-up)."""
+    script = (
+        "import sys\n"
+        "from bucketsync.stores.s3 import ClientSettings, Connection\n"
+        "c = Connection(ClientSettings(endpoint_url='http://127.0.0.1:9'))\n"
+        "url = c.presign('list_objects_v2', {'Bucket': 'b', 'Prefix': 'p/'})\n"
+        "assert 'X-Amz-Signature=' in url and 'AKID%2F' in url, url\n"
+        "print(sorted(m for m in sys.modules if m in ('botocore.session', 'botocore.client')))\n"
+    )
+    env = {
+        **os.environ,
+        "AWS_ACCESS_KEY_ID": "AKID",
+        "AWS_SECRET_ACCESS_KEY": "secret",
+        "AWS_DEFAULT_REGION": "us-east-1",
+    }
+    done = subprocess.run(
+        [sys.executable, "-c", script], env=env, capture_output=True, text=True, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.strip() == "[]"

@@ -16,10 +16,9 @@ from typing import Any
 from urllib.parse import quote
 
 import botocore.exceptions as bexc
-import botocore.session
 from botocore.auth import S3SigV4QueryAuth
 from botocore.awsrequest import AWSRequest
-from botocore.config import Config
+from botocore.credentials import EnvProvider
 
 from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
@@ -82,6 +81,8 @@ class RequestCounter:
 
 def make_session(settings: ClientSettings) -> Any:
     """A botocore session for the settings' profile (the standard chain without one)."""
+    import botocore.session  # with botocore's client: a large part of start-up
+
     session = botocore.session.Session(profile=settings.profile)
     if settings.profile and settings.profile not in session.available_profiles:
         raise errors.UsageError(f"the config profile ({settings.profile}) could not be found")
@@ -129,20 +130,25 @@ def _bodiless_304(response_dict: dict[str, Any], **_: Any) -> None:
 
 
 class Connection:
-    """One identity on one endpoint: a session at once, the botocore client on first use.
+    """One identity on one endpoint; the botocore session and client on first use.
 
-    Building the client (loading botocore's S3 model) is the largest part of start-up,
-    and a no-change sync against a named endpoint needs none: its listing URLs are
-    signed here with the session's credentials, as the client would sign them.
+    Importing botocore's session and client, and building the client (loading its S3
+    model), are most of start-up, and a no-change sync against a named endpoint needs
+    neither: its listing URLs are signed here as the client would sign them. With no
+    profile named, botocore's chain looks at the environment first; credentials and
+    region found there are used without a session, and the rest of the chain is
+    consulted only when they are not.
     """
 
     def __init__(self, settings: ClientSettings, counter: RequestCounter | None = None):
         self.settings = settings
         self.counter = counter
-        self.session = make_session(settings)
         self.named = named_endpoint(settings)
+        self._session: Any = None
         self._client: Any = None
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()
+        if settings.profile:
+            _ = self.session  # an unknown profile is a usage error, at once
 
     @classmethod
     def of(cls, client: Any, settings: ClientSettings | None = None) -> Connection:
@@ -151,6 +157,14 @@ class Connection:
         connection._client = client
         connection.named = None
         return connection
+
+    @property
+    def session(self) -> Any:
+        if self._session is None:
+            with self._lock:
+                if self._session is None:
+                    self._session = make_session(self.settings)
+        return self._session
 
     @property
     def client(self) -> Any:
@@ -167,10 +181,17 @@ class Connection:
 
     @property
     def region(self) -> str:
+        """The session's region (botocore reads AWS_DEFAULT_REGION first), else us-east-1."""
+        if self._session is None and os.environ.get("AWS_DEFAULT_REGION"):
+            return os.environ["AWS_DEFAULT_REGION"]
         return str(self.session.get_config_variable("region") or "us-east-1")
 
     def credentials(self) -> Any:
         """The credentials the chain finds, or None."""
+        if self._session is None and not self.settings.profile:
+            found = EnvProvider().load()  # the first place botocore's chain looks
+            if found is not None:
+                return found
         try:
             return self.session.get_credentials()
         except bexc.BotoCoreError:
@@ -212,6 +233,8 @@ _QUERY_NAMES = {
 
 
 def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
+    from botocore.config import Config
+
     config = Config(
         max_pool_connections=settings.max_connections,
         connect_timeout=settings.connect_timeout,
