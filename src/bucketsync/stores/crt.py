@@ -137,9 +137,11 @@ class CrtTransport:
 
 
 class _Outcome:
-    """Collects what the native client reports for one request."""
+    """Collects what the native client reports for one request; `when_done(self)` runs
+    (on awscrt's thread) once it ends."""
 
-    def __init__(self) -> None:
+    def __init__(self, when_done: Callable[[Any], None] | None = None) -> None:
+        self._when_done = when_done
         self.done = threading.Event()
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
@@ -164,6 +166,8 @@ class _Outcome:
         if status_code is not None:
             self.status = status_code
         self.done.set()
+        if self._when_done is not None:
+            self._when_done(self)
 
     def raise_for(self, key: str) -> None:
         if self.error is None:
@@ -178,20 +182,9 @@ class Reply(_Outcome):
     """A request sent without waiting: its outcome, reported to a callback."""
 
     def __init__(self, key: str, when_done: Callable[[Reply], None]) -> None:
-        super().__init__()
+        super().__init__(when_done)
         self.key = key
         self.made: Any = None
-        self._when_done = when_done
-
-    def on_done(
-        self,
-        error: Exception | None = None,
-        status_code: int | None = None,
-        error_body: bytes | None = None,
-        **_: Any,
-    ) -> None:
-        super().on_done(error=error, status_code=status_code, error_body=error_body)
-        self._when_done(self)
 
     def response(self) -> dict[str, Any]:
         """The response as botocore shapes it, Body in memory; raises what `get` raises."""
