@@ -109,7 +109,7 @@ class Sent:
     finish: Callable[[], Record]
 
 
-Send = Callable[[Action, Callable[[Reply], None]], Sent | None]
+Send = Callable[[Action, Callable[[Reply], None]], Sent]
 
 
 def _pipelined(
@@ -129,11 +129,13 @@ def _pipelined(
     ETag it wrote in `written`, for the retry's condition.
     """
     kind = "upload" if job.push else "download"
-    small = [a for a in moves if a.action == kind and _is_small(job, a)]
+    small: list[Action] = []
+    left: list[Action] = []
+    for move in moves:
+        (small if move.action == kind and _is_small(job, move) else left).append(move)
     if not small or not job.store.can_send():
         return moves
     send = _sender(job, progress, written)
-    left = [a for a in moves if not (a.action == kind and _is_small(job, a))]
     replies: queue.SimpleQueue[tuple[Action, Reply]] = queue.SimpleQueue()
     flying: dict[Reply, tuple[Action, Callable[[], Record]]] = {}
     waiting = iter(small)
@@ -149,10 +151,6 @@ def _pipelined(
             except (errors.BucketsyncError, OSError):
                 left.append(action)
                 continue
-            if sent is None:  # no awscrt here
-                left.append(action)
-                sending = False
-                break
             flying[sent.reply] = (action, sent.finish)
         if not flying:
             break
@@ -187,20 +185,17 @@ def _is_small(job: Job, action: Action) -> bool:
 
 
 def _sender(job: Job, progress: Progress, written: dict[str, Written]) -> Send:
-    def get(action: Action, when_done: Callable[[Reply], None]) -> Sent | None:
+    def get(action: Action, when_done: Callable[[Reply], None]) -> Sent:
         remote = action.remote
         assert remote is not None
         reply = job.store.send_small_get(remote.key, remote.etag, when_done)
-        if reply is None:
-            return None
         return Sent(reply, lambda: receive(job, action.path, remote, reply.response(), progress))
 
-    def put(action: Action, when_done: Callable[[Reply], None]) -> Sent | None:
-        read = _read_for_upload(job, action)
+    def put(action: Action, when_done: Callable[[Reply], None]) -> Sent:
+        path = target_path(job.root, action.path)
+        read = _read_for_upload(job, action, path, local_file(action.path, os.stat(path)))
         condition = _condition(action.remote.etag if action.remote else None)
         reply = job.store.send_small_put(read.key, read.data, read.crc, condition, when_done)
-        if reply is None:
-            return None
 
         def finish() -> Record:
             etag = put_etag(reply.response())
@@ -513,7 +508,7 @@ def _upload(
         crc, etag = _multipart_put(job, path, local, key, condition, parts, progress, known)
         read = Read(path, local, read_at, key, crc)
     else:
-        read = _read_for_upload(job, action)
+        read = _read_for_upload(job, action, path, local)
         put = functools.partial(job.store.put, read.key, read.data, read.crc, condition)
         etag = _conditional(job, read.key, read.crc, put)
         progress.advance(read.local.size)
@@ -533,10 +528,8 @@ class Read:
     data: bytes = b""
 
 
-def _read_for_upload(job: Job, action: Action) -> Read:
-    """Read a small file whole for one PUT, with its CRC64NVME."""
-    path = target_path(job.root, action.path)
-    local = local_file(action.path, os.stat(path))
+def _read_for_upload(job: Job, action: Action, path: Path, local: LocalFile) -> Read:
+    """Read a small file (as `local` was stat'ed) whole for one PUT, with its CRC64NVME."""
     read_at = time.time_ns()
     data = path.read_bytes()
     if len(data) != local.size:

@@ -386,13 +386,15 @@ class S3Store:
         """Whether small requests can be sent without waiting (awscrt is usable here)."""
         return self._native() is not None
 
-    def send_small_get(
-        self, key: str, etag: str, when_done: Callable[[Reply], None]
-    ) -> Reply | None:
-        """Send a GET of a small object on awscrt and return at once (None: no awscrt)."""
+    def _sender(self) -> CrtTransport:
         native = self._native()
         if native is None:
-            return None
+            raise errors.TransferError("awscrt is not usable here; ask can_send() first")
+        return native
+
+    def send_small_get(self, key: str, etag: str, when_done: Callable[[Reply], None]) -> Reply:
+        """Send a GET of a small object on awscrt and return at once (see `can_send`)."""
+        native = self._sender()
         self._count("GetObject")
         headers = {"If-Match": f'"{etag}"', "x-amz-checksum-mode": "ENABLED"}
         return native.send(key, headers, when_done)
@@ -404,11 +406,9 @@ class S3Store:
         crc64nvme: str,
         condition: Mapping[str, str],
         when_done: Callable[[Reply], None],
-    ) -> Reply | None:
-        """Send `put`'s request on awscrt and return at once (None: no awscrt)."""
-        native = self._native() if len(body) <= SMALL_OBJECT else None
-        if native is None:
-            return None
+    ) -> Reply:
+        """Send `put`'s request (a small body) on awscrt and return at once."""
+        native = self._sender()
         self._count("PutObject")
         return native.send(key, _put_headers(crc64nvme, condition), when_done, body)
 
