@@ -316,7 +316,7 @@ class FaultProxy:
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"upstream must be http://HOST:PORT, got {upstream!r}")
         self.upstream = (parts.hostname, parts.port)
-        self.stats: dict[str, int] = dict.fromkeys(("requests", "ok", *KINDS), 0)
+        self.stats: dict[str, int] = dict.fromkeys(("connections", "requests", "ok", *KINDS), 0)
         self.log: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
         self._faults = faults
@@ -394,6 +394,8 @@ class FaultProxy:
         task = asyncio.current_task()
         assert task is not None
         self._tasks.add(task)
+        with self._lock:
+            self.stats["connections"] += 1
         try:
             with contextlib.suppress(asyncio.CancelledError):  # only stop() cancels
                 await _Session(self, reader, writer).run()

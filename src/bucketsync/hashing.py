@@ -147,7 +147,7 @@ class InOrderHasher:
         self._hasher = Hasher(names)
         self._window = window
         self._next = 0
-        self._waiting: dict[int, bytes] = {}
+        self._waiting: dict[int, bytes | memoryview] = {}
         self._admitting: list[int] = []  # starts of the ranges waiting to begin
         self._done = self._abandoned = False
         self._turn = threading.Condition()
@@ -174,7 +174,8 @@ class InOrderHasher:
             self._admitting.remove(start)
             return not self._abandoned
 
-    def add(self, offset: int, chunk: bytes) -> None:
+    def add(self, offset: int, chunk: bytes | memoryview) -> None:
+        """Hand over the bytes at offset; they must not change until hashed."""
         with self._turn:
             self._waiting[offset] = chunk
             if offset == self._next:

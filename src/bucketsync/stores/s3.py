@@ -24,6 +24,7 @@ from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
 from ..entries import RemoteObject, datetime_ns
 from ..location import S3Location
+from .body import DirectBody
 from .crt import SMALL_OBJECT, CrtTransport, Reply
 from .errors import translated
 from .listing import FastLister
@@ -381,6 +382,11 @@ class S3Store:
             kwargs["Range"] = f"bytes={byte_range[0]}-{byte_range[1]}"
         with translated(key):
             return self.client.get_object(**kwargs)
+
+    def get_range(self, key: str, etag: str, byte_range: tuple[int, int]) -> DirectBody:
+        """A GET of an inclusive byte range, pinned to its ETag: its body, to read into
+        the caller's buffer."""
+        return DirectBody(self.get(key, etag, byte_range)["Body"], key)
 
     def can_send(self) -> bool:
         """Whether small requests can be sent without waiting (awscrt is usable here)."""
