@@ -46,7 +46,7 @@ from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
 from .stores.errors import translated
-from .stores.local import local_file, prepare_parent, target_path, temp_file
+from .stores.local import Temp, local_file, prepare_parent, target_path, temp_file
 from .stores.s3 import put_etag, remote_facts
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -314,7 +314,7 @@ def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> 
     remote = action.remote
     assert remote is not None
 
-    def fill(temp: Path) -> dict[str, str]:
+    def fill(temp: Temp) -> dict[str, str]:
         if remote.size > MULTIPART_THRESHOLD:
             return _ranged_get(job, remote, temp, parts, progress)
         return _single_get(job, remote, temp, progress)
@@ -323,7 +323,7 @@ def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> 
 
 
 def _land(
-    job: Job, rel: str, remote: RemoteObject, fill: Callable[[Path], dict[str, str]]
+    job: Job, rel: str, remote: RemoteObject, fill: Callable[[Temp], dict[str, str]]
 ) -> Record:
     """Fill a temporary file, then rename it over rel: readers never see a torn file."""
     final = target_path(job.root, rel)
@@ -333,27 +333,28 @@ def _land(
     mtime = remote.last_modified_ns or time.time_ns()
     with temp_file(final) as temp:
         digests = fill(temp)
-        os.utime(temp, ns=(time.time_ns(), mtime))
-        os.replace(temp, final)
-        st = os.stat(final)
+        os.utime(temp.fd if os.utime in os.supports_fd else temp.path, ns=(time.time_ns(), mtime))
+        os.replace(temp.path, final)
+        temp.renamed = True
+        st = os.fstat(temp.fd)
     job.stats.transferred(remote.size)
     # A write by someone else since the rename shows as a changed mtime: hash it next time.
     racy = st.st_mtime_ns != mtime
     return make_record(local_file(rel, st), digests, remote.etag, remote.size, racy=racy)
 
 
-def _single_get(job: Job, remote: RemoteObject, temp: Path, progress: Progress) -> dict[str, str]:
+def _single_get(job: Job, remote: RemoteObject, temp: Temp, progress: Progress) -> dict[str, str]:
     return _receive(
         job, remote, job.store.get(remote.key, remote.etag, size=remote.size), temp, progress
     )
 
 
 def _receive(
-    job: Job, remote: RemoteObject, response: Any, temp: Path, progress: Progress
+    job: Job, remote: RemoteObject, response: Any, temp: Temp, progress: Progress
 ) -> dict[str, str]:
     check = _expected(job, remote, remote_facts(response))
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
-    with open(temp, "wb") as f, _body(remote.key):
+    with open(temp.fd, "wb", closefd=False) as f, _body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
             f.write(chunk)
             hasher.update(chunk)
@@ -361,12 +362,12 @@ def _receive(
     if hasher.bytes != remote.size:
         raise errors.ChecksumMismatch(f"{remote.key}: received {hasher.bytes} B of {remote.size} B")
     digests = hasher.values()
-    _verify(job, remote, check, digests, temp)
+    _verify(job, remote, check, digests, temp.path)
     return digests
 
 
 def _ranged_get(
-    job: Job, remote: RemoteObject, temp: Path, parts: Executor, progress: Progress
+    job: Job, remote: RemoteObject, temp: Temp, parts: Executor, progress: Progress
 ) -> dict[str, str]:
     facts = job.store.head(remote.key)
     if facts.etag != remote.etag:
@@ -375,14 +376,13 @@ def _ranged_get(
     ordered = None
     if check and check[0] != "crc64nvme":  # only CRC64NVME combines across ranges
         ordered = InOrderHasher({check[0]}, IN_ORDER_WINDOW)
-    with open(temp, "wb") as f, ordered or contextlib.nullcontext():
-        f.truncate(remote.size)
-        write = _one_at_a_time(f.fileno())
-        pieces = _get_ranges(job, remote, write, parts, progress, ordered)
+    with ordered or contextlib.nullcontext():
+        os.ftruncate(temp.fd, remote.size)
+        pieces = _get_ranges(job, remote, _one_at_a_time(temp.fd), parts, progress, ordered)
     digests = {"crc64nvme": crc64_text(_whole_crc(remote, pieces))}
     if ordered is not None:
         digests.update(ordered.values())
-    _verify(job, remote, check, digests, temp)
+    _verify(job, remote, check, digests, temp.path)
     return digests
 
 

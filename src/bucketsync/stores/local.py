@@ -9,6 +9,7 @@ import stat
 import time
 import uuid
 from collections.abc import Callable, Iterator
+from dataclasses import dataclass
 from pathlib import Path
 
 from ..entries import LocalFile
@@ -162,14 +163,27 @@ def release_temp(temp: Path, fd: int) -> None:
         os.close(fd)
 
 
+@dataclass
+class Temp:
+    """A claimed temporary file: its path, and the descriptor that writes it and holds
+    its lock."""
+
+    path: Path
+    fd: int
+    renamed: bool = False  # set once renamed into place: nothing is left to remove
+
+
 @contextlib.contextmanager
-def temp_file(final: Path) -> Iterator[Path]:
+def temp_file(final: Path) -> Iterator[Temp]:
     """A locked temporary file next to final, removed on exit unless renamed away."""
-    temp, fd = claim_temp(final)
+    temp = Temp(*claim_temp(final))
     try:
         yield temp
     finally:
-        release_temp(temp, fd)
+        if temp.renamed:
+            os.close(temp.fd)
+        else:
+            release_temp(temp.path, temp.fd)
 
 
 def remove_orphan(path: str) -> bool:
@@ -260,10 +274,14 @@ def prepare_parent(
         _make_folders(root, path)
         if ready is not None:
             ready.add(str(path.parent))
-    if path.is_symlink() and not replace_links:
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return
+    if stat.S_ISLNK(mode) and not replace_links:
         raise PathConflict(
             f"a symbolic link is in the way of file {path}; not replaced"
             " (--follow-symlinks replaces it)"
         )
-    if path.is_dir() and not path.is_symlink():
+    if stat.S_ISDIR(mode):
         raise PathConflict(f"a folder is in the way of file {path}")
