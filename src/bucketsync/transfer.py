@@ -46,7 +46,7 @@ from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
 from .stores.errors import translated
-from .stores.local import Temp, local_file, prepare_parent, target_path, temp_file
+from .stores.local import Temp, local_file, prepare_parent, target_path, temp_file, write_all
 from .stores.s3 import put_etag, remote_facts
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -354,9 +354,9 @@ def _receive(
 ) -> dict[str, str]:
     check = _expected(job, remote, remote_facts(response))
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
-    with open(temp.fd, "wb", closefd=False) as f, _body(remote.key):
+    with _body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
-            f.write(chunk)
+            write_all(temp.fd, chunk)
             hasher.update(chunk)
             progress.advance(len(chunk))
     if hasher.bytes != remote.size:
@@ -469,6 +469,8 @@ def _get_range(
     gets each chunk to keep: the next is read into a buffer of its own."""
     body = job.store.get_range(remote.key, remote.etag, byte_range)
     offset, crc = byte_range[0], 0
+    if also is not None:  # it keeps what it is given, perhaps the lane's buffer too
+        buffer = memoryview(bytearray(len(buffer)))
     with _body(remote.key):
         while n := body.readinto(buffer):
             chunk = buffer[:n]

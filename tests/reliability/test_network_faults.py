@@ -109,6 +109,25 @@ def test_ranged_downloads_reuse_their_connections(
     assert p.stats["connections"] <= transfer.RANGE_STREAMS + 2  # + listing, HEAD
 
 
+@pytest.mark.parametrize("jobs", [1, 2])
+def test_ranges_hashed_in_order_are_not_overwritten(
+    rclone_s3: S3Env, tmp_path: Path, small_parts: None, jobs: int
+) -> None:
+    """An object whose only checksum is a CRC32 is hashed in order while its ranges
+    arrive; a lane reading its next range never reuses a chunk still waiting to be
+    hashed (that failed the check, and the download was retried)."""
+    data = os.urandom(12 * MIB)
+    rclone_s3.put("big.bin", data)
+    for attempt in range(3):
+        dst = tmp_path / str(attempt)
+        with proxy(rclone_s3, Faults()) as p:
+            report = bucketsync.sync(rclone_s3.url(""), dst, endpoint_url=p.endpoint_url, jobs=jobs)
+        assert report.ok, report.errors
+        assert (dst / "big.bin").read_bytes() == data
+        gets = [target for method, target, _ in p.log if method == "GET" and "big.bin" in target]
+        assert len(gets) == 12  # no download retried
+
+
 @pytest.mark.parametrize("kind", ["truncate", "reset", "error_500"])
 def test_bodies_that_never_arrive_whole_are_not_written(
     moto_s3: S3Env, tmp_path: Path, kind: str, figures: Figures

@@ -117,9 +117,10 @@ class CrtTransport:
     def _run(
         self, request: http.HttpRequest, operation: str, key: str
     ) -> tuple[dict[str, Any], bytes]:
-        outcome = _Outcome()
+        done = threading.Event()
+        outcome = _Outcome(lambda _: done.set())
         made = self._send(request, operation, outcome)
-        if not outcome.done.wait(self._timeout):
+        if not done.wait(self._timeout):
             made.cancel()
             raise errors.EndpointError(f"{key}: no answer from the server in {self._timeout:.0f} s")
         outcome.raise_for(key)
@@ -140,9 +141,8 @@ class _Outcome:
     """Collects what the native client reports for one request; `when_done(self)` runs
     (on awscrt's thread) once it ends."""
 
-    def __init__(self, when_done: Callable[[Any], None] | None = None) -> None:
+    def __init__(self, when_done: Callable[[Any], None]) -> None:
         self._when_done = when_done
-        self.done = threading.Event()
         self.headers: list[tuple[str, str]] = []
         self.chunks: list[bytes] = []
         self.error: Exception | None = None
@@ -165,9 +165,7 @@ class _Outcome:
         self.error, self.error_body = error, error_body or b""
         if status_code is not None:
             self.status = status_code
-        self.done.set()
-        if self._when_done is not None:
-            self._when_done(self)
+        self._when_done(self)
 
     def raise_for(self, key: str) -> None:
         if self.error is None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 import contextlib
 import os
+import random
 import re
 import stat
 import time
-import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -130,9 +130,12 @@ def _make_folders(root: Path, path: Path) -> None:
             raise PathConflict(f"a file is in the way of folder {folder}")
 
 
+_NAMES = random.Random()  # unpredictable enough: O_EXCL settles any collision
+
+
 def temp_path(path: Path) -> Path:
     """A unique, recognisable temporary name next to path, within NAME_MAX."""
-    suffix = TEMP_MARK + uuid.uuid4().hex[:12]
+    suffix = f"{TEMP_MARK}{_NAMES.getrandbits(48):012x}"
     room = NAME_MAX - len(suffix.encode()) - 1
     stem = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
     return path.with_name(f".{stem}{suffix}")
@@ -161,6 +164,13 @@ def release_temp(temp: Path, fd: int) -> None:
             os.unlink(temp)
     finally:
         os.close(fd)
+
+
+def write_all(fd: int, data: bytes | memoryview) -> None:
+    """Write all of data at fd's position (os.write may write less than asked)."""
+    view = memoryview(data)
+    while view:
+        view = view[os.write(fd, view) :]
 
 
 @dataclass
