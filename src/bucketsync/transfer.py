@@ -416,17 +416,17 @@ def _get_ranges(
     streams = max(1, min(job.options.jobs, RANGE_STREAMS, len(ranges)))
     failed = threading.Event()
 
-    def fetch(byte_range: tuple[int, int], buffer: memoryview) -> Piece:
+    def fetch(byte_range: tuple[int, int], buffers: Buffers) -> Piece:
         if failed.is_set() or (ordered is not None and not ordered.admit(byte_range[0])):
             raise errors.TransferError(f"{remote.key}: the download broke off")
         also = ordered.add if ordered is not None else None
-        crc = _get_range(job, remote, write, byte_range, buffer, progress, also)
+        crc = _get_range(job, remote, write, byte_range, buffers, progress, also)
         return byte_range[0], byte_range[1] - byte_range[0] + 1, crc
 
     def lane(mine: list[tuple[int, int]]) -> list[Piece]:
-        buffer = memoryview(bytearray(CHUNK if ordered is None else ORDERED_CHUNK))
+        buffers = _reused(CHUNK) if ordered is None else _fresh(ORDERED_CHUNK)
         try:
-            return [fetch(byte_range, buffer) for byte_range in mine]
+            return [fetch(byte_range, buffers) for byte_range in mine]
         except BaseException:
             failed.set()
             if ordered is not None:
@@ -435,6 +435,20 @@ def _get_ranges(
 
     lanes = parts.map(lane, [ranges[i::streams] for i in range(streams)])
     return [piece for pieces in lanes for piece in pieces]
+
+
+Buffers = Callable[[], memoryview]  # the buffer to read the next chunk into
+
+
+def _reused(size: int) -> Buffers:
+    """One buffer, read into again and again: its chunks are done with once written."""
+    buffer = memoryview(bytearray(size))
+    return lambda: buffer
+
+
+def _fresh(size: int) -> Buffers:
+    """A new buffer for every chunk: an in-order hasher keeps chunks until it reaches them."""
+    return lambda: memoryview(bytearray(size))
 
 
 def _range_size(size: int) -> int:
@@ -461,24 +475,21 @@ def _get_range(
     remote: RemoteObject,
     write: Write,
     byte_range: tuple[int, int],
-    buffer: memoryview,
+    buffers: Buffers,
     progress: Progress,
     also: Callable[[int, memoryview], None] | None = None,
 ) -> int:
-    """Write one range at its offset through buffer; the CRC64NVME of its bytes. `also`
-    gets each chunk to keep: the next is read into a buffer of its own."""
+    """Write one range at its offset, read chunk by chunk into `buffers`; the CRC64NVME
+    of its bytes. `also` gets each chunk too."""
     body = job.store.get_range(remote.key, remote.etag, byte_range)
     offset, crc = byte_range[0], 0
-    if also is not None:  # it keeps what it is given, perhaps the lane's buffer too
-        buffer = memoryview(bytearray(len(buffer)))
     with _body(remote.key):
-        while n := body.readinto(buffer):
+        while n := body.readinto(buffer := buffers()):
             chunk = buffer[:n]
             write(chunk, offset)
             crc = crc64nvme(chunk, crc)
             if also is not None:
                 also(offset, chunk)
-                buffer = memoryview(bytearray(len(buffer)))
             offset += n
             progress.advance(n)
     if offset != byte_range[1] + 1:
