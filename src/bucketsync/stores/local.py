@@ -180,7 +180,12 @@ class Temp:
 
     path: Path
     fd: int
-    renamed: bool = False  # set once renamed into place: nothing is left to remove
+    renamed: bool = False  # renamed into place: nothing is left to remove
+
+    def replace(self, final: Path) -> None:
+        """Rename the file over final; its descriptor still names it."""
+        os.replace(self.path, final)
+        self.renamed = True
 
 
 @contextlib.contextmanager
