@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import os
 import time
 from pathlib import Path
@@ -205,3 +206,23 @@ def test_a_complete_sync_vouches_only_for_pairs_it_saw_equal(s3: S3Env, tmp_path
     assert sum(mirror.requests.values()) == 0, "the sync counts as a check"
     mirror.path("gone.txt", max_age=3600)  # a local-only file is kept, as Mirror documents
     assert sum(mirror.requests.values()) == 1, "a pair the sync could not confirm is checked"
+
+
+def test_small_transfers_leave_no_requests_in_memory(rclone_s3: S3Env, tmp_path: Path) -> None:
+    """Small files go through awscrt's client; once a sync returns, none of its requests
+    is still alive (each was once kept, with its callbacks, until the process ended)."""
+    from awscrt.s3 import S3Request
+
+    def alive() -> int:
+        gc.collect()
+        return sum(isinstance(o, S3Request) for o in gc.get_objects())
+
+    files = {f"d{i % 3}/f{i:03d}": os.urandom(100 + i) for i in range(300)}
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    _tree(src, files)
+    before = alive()
+    pushed = bucketsync.sync(src, rclone_s3.url("m"))
+    pulled = bucketsync.sync(rclone_s3.url("m"), dst)
+    assert pushed.uploaded == pulled.downloaded == len(files)
+    assert _read_tree(dst) == files
+    assert alive() - before < 10

@@ -185,7 +185,14 @@ class Reply(_Outcome):
         self.made: Any = None
 
     def response(self) -> dict[str, Any]:
-        """The response as botocore shapes it, Body in memory; raises what `get` raises."""
+        """The response as botocore shapes it, Body in memory; raises what `get` raises.
+
+        Called once the request has ended; it lets go of awscrt's request object. That
+        object holds this reply's callbacks until it is freed, and it is freed only
+        when nothing holds it: kept here, each small transfer's request, future and
+        reply would stay in memory (about 30 objects a file) until the process ends.
+        """
+        self.made = None
         self.raise_for(self.key)
         received = _botocore_shape(self.headers)
         received["Body"] = _Body(b"".join(self.chunks))
