@@ -11,7 +11,6 @@ from __future__ import annotations
 import contextlib
 import functools
 import os
-import queue
 import threading
 import time
 from collections import Counter
@@ -41,6 +40,7 @@ from .hashing import (
     multipart_count,
 )
 from .job import Job
+from .pipeline import Send, Sent, pipeline
 from .plan import Action, Plan, Problem
 from .progress import Progress
 from .state import is_racy, make_record
@@ -108,17 +108,6 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
     return outcome
 
 
-@dataclass
-class Sent:
-    """A request awscrt is carrying out, and how to finish its file once it ends."""
-
-    reply: Reply
-    finish: Callable[[], Record]
-
-
-Send = Callable[[Action, Callable[[Reply], None]], Sent]
-
-
 def _pipelined(
     job: Job,
     moves: list[Action],
@@ -126,15 +115,9 @@ def _pipelined(
     outcome: Outcome,
     written: dict[str, Written],
 ) -> list[Action]:
-    """Small transfers on awscrt without a thread per file; return the moves left over.
-
-    Requests go out from this thread, a window at a time, and each file is finished
-    here as its reply comes back, so a file costs no thread hand-offs beyond awscrt's
-    own. A file that fails is left over for the threaded path, with its retries and
-    breaker; so is everything after the endpoint stops answering. An upload that
-    reached the server but must be sent again (the file changed meanwhile) leaves the
-    ETag it wrote in `written`, for the retry's condition.
-    """
+    """Small transfers on awscrt's pipeline; return the moves left over for the threaded
+    path. An upload that reached the server but must be sent again (the file changed
+    meanwhile) leaves the ETag it wrote in `written`, for the retry's condition."""
     kind = "upload" if job.push else "download"
     small: list[Action] = []
     left: list[Action] = []
@@ -142,48 +125,15 @@ def _pipelined(
         (small if move.action == kind and _is_small(job, move) else left).append(move)
     if not small or not job.store.can_send():
         return moves
-    send = _sender(job, progress, written)
-    replies: queue.SimpleQueue[tuple[Action, Reply]] = queue.SimpleQueue()
-    flying: dict[Reply, tuple[Action, Callable[[], Record]]] = {}
-    waiting = iter(small)
-    timeout = job.options.connect_timeout + job.options.read_timeout
-    sending = True
-    while True:
-        while sending and len(flying) < job.options.jobs * 4:
-            action = next(waiting, None)
-            if action is None:
-                break
-            try:
-                sent = send(action, functools.partial(_deliver, replies, action))
-            except (errors.BucketsyncError, OSError):
-                left.append(action)
-                continue
-            flying[sent.reply] = (action, sent.finish)
-        if not flying:
-            break
-        try:
-            action, reply = replies.get(timeout=timeout)
-        except queue.Empty:  # stalled: cancel, and let the threaded path decide
-            for reply in flying:
-                reply.cancel()
-            left.extend(action for action, _ in flying.values())
-            break
-        try:
-            record = flying.pop(reply)[1]()
-        except (errors.BucketsyncError, OSError) as e:
-            left.append(action)
-            sending = sending and not isinstance(e, errors.EndpointError)
-            continue
+
+    def landed(action: Action, record: Record) -> None:
         outcome.done[kind] += 1
         outcome.records.append(record)
         progress.file_done()
-    return [*left, *waiting]
 
-
-def _deliver(
-    replies: queue.SimpleQueue[tuple[Action, Reply]], action: Action, reply: Reply
-) -> None:
-    replies.put((action, reply))
+    timeout = job.options.connect_timeout + job.options.read_timeout
+    sender = _sender(job, progress, written)
+    return [*left, *pipeline(small, sender, landed, job.options.jobs * 4, timeout)]
 
 
 def _is_small(job: Job, action: Action) -> bool:
