@@ -3,12 +3,15 @@
 Every run starts cold: an empty destination and an empty bucketsync state folder. The
 tools take turns run by run (the order rotates), so drift on a shared machine spreads
 over all of them. Each run is checked: the destination must hold every file and byte.
+S1 deletes nothing between its timed runs: each pull lands in a new folder (the last one
+is set aside, not deleted) and each push in a new prefix; all are removed at the end,
+so no run pays for the file-system work of deleting the run before it (see set_aside).
 """
 
 from __future__ import annotations
 
 from .. import REPO
-from ..data import names, remove, write_tree
+from ..data import names, remove, set_aside, write_tree
 from ..measure import run_command
 from ..runner import Bench, delete_prefix, expect_local, expect_remote
 from ..servers import BenchServer
@@ -17,6 +20,7 @@ from ..tools import PEERS, Place, Tool, all_tools, tool_env
 BUCKET = "bench"
 S1_TOOLS = ("bucketsync", *PEERS)
 S5_TOOLS = ("bucketsync", "aws", "s5cmd", "rclone", "origin")
+PUSHED = "s1-push/"  # each S1 push writes below its own prefix under this one
 
 
 def run_s1(bench: Bench) -> None:
@@ -37,12 +41,15 @@ def run_s1(bench: Bench) -> None:
                 for tool in bench.turn("S1", tools, r):
                     _pull(bench, tool, server, count, sizes.s1_size, r)
                     _push(bench, tool, server, count, sizes.s1_size, r)
+        bench.log("S1: removing the runs' copies")
+        delete_prefix(server, BUCKET, PUSHED)
     remove(home)
 
 
 def _pull(bench: Bench, tool: Tool, server: BenchServer, count: int, size: int, r: int) -> None:
     dest = bench.folder("S1") / "pull"
-    remove(dest)
+    trash = bench.folder("S1") / "pulled"
+    set_aside(dest, trash)
     bench.ws.fresh_state("S1")
     place = Place(server, BUCKET, f"s1-{count}/", dest)
     nbytes = count * size
@@ -57,12 +64,11 @@ def _pull(bench: Bench, tool: Tool, server: BenchServer, count: int, size: int, 
         nbytes=nbytes,
         verify=expect_local(dest, count, nbytes),
     )
-    remove(dest)
+    set_aside(dest, trash)
 
 
 def _push(bench: Bench, tool: Tool, server: BenchServer, count: int, size: int, r: int) -> None:
-    prefix = "s1-push/"
-    delete_prefix(server, BUCKET, prefix)
+    prefix = f"{PUSHED}{tool.name}-{count}-{r}/"
     bench.ws.fresh_state("S1")
     place = Place(server, BUCKET, prefix, bench.folder("S1") / f"src-{count}")
     nbytes = count * size
@@ -77,7 +83,6 @@ def _push(bench: Bench, tool: Tool, server: BenchServer, count: int, size: int, 
         nbytes=nbytes,
         verify=expect_remote(server, BUCKET, prefix, count, nbytes),
     )
-    delete_prefix(server, BUCKET, prefix)
 
 
 def run_s5(bench: Bench) -> None:
