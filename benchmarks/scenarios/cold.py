@@ -41,9 +41,7 @@ def run_s1(bench: Bench) -> None:
                 for tool in bench.turn("S1", tools, r):
                     _pull(bench, tool, server, count, sizes.s1_size, r)
                     _push(bench, tool, server, count, sizes.s1_size, r)
-        bench.log("S1: removing the runs' copies")
-        delete_prefix(server, BUCKET, PUSHED)
-    remove(home)
+    remove(home)  # the runs' copies too: pulls set aside here, pushes in the server's folder
 
 
 def _pull(bench: Bench, tool: Tool, server: BenchServer, count: int, size: int, r: int) -> None:

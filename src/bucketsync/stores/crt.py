@@ -199,8 +199,10 @@ class Reply(_Outcome):
         return received
 
     def cancel(self) -> None:
-        if self.made is not None:
-            self.made.cancel()
+        """Cancel the request and let go of it, as `response` does."""
+        made, self.made = self.made, None
+        if made is not None:
+            made.cancel()
 
 
 class _Body:
@@ -209,10 +211,11 @@ class _Body:
     def __init__(self, data: bytes) -> None:
         self._data = data
 
-    def iter_chunks(self, size: int) -> Iterator[bytes]:
+    def iter_chunks(self, size: int) -> Iterator[memoryview]:
+        """Views of the body in memory, not copies: the transfers write and hash them."""
         view = memoryview(self._data)
         for start in range(0, len(view), size):
-            yield bytes(view[start : start + size])
+            yield view[start : start + size]
 
     def read(self) -> bytes:
         return self._data
