@@ -3,7 +3,9 @@
 Each client connection gets its own upstream connection. The proxy reads one whole
 request, decides its fault with a seeded ``random.Random`` (one draw per request, so the
 sequence depends only on the seed and the request order), forwards it, reads one whole
-response and forwards it, possibly mangled. Bodies are buffered in memory.
+response and forwards it, possibly mangled. Bodies are buffered in memory. The link can
+be slowed too: a latency added to every request, and a rate (bytes per second, per
+connection) that holds a request back for its body's time and trickles responses out.
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from xml.sax.saxutils import escape
 
 KINDS = ("reset", "truncate", "stall", "error_500", "slow_down")
 _LIMIT = 1 << 20  # longest header block or chunk-size line accepted
+_TICK = 0.01  # a throttled response is sent in slices this many seconds apart
 _CONTINUE = b"HTTP/1.1 100 Continue\r\n\r\n"
 _ERRORS = {
     "error_500": (
@@ -47,13 +50,21 @@ class Faults:
     slow_down: float = 0.0
     only_methods: frozenset[str] | None = None
     max_faults: int | None = None
+    latency: float = 0.0  # seconds added to every request before it is forwarded
+    rate: float | None = None  # bytes per second per connection, each way (None: no limit)
 
     def __post_init__(self) -> None:
         rates = [getattr(self, kind) for kind in KINDS]
         if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0 + 1e-9:
             raise ValueError(f"fault rates must be in [0, 1] and sum to <= 1: {rates}")
-        if self.stall_seconds < 0:
-            raise ValueError("stall_seconds must be >= 0")
+        if self.stall_seconds < 0 or self.latency < 0:
+            raise ValueError("stall_seconds and latency must be >= 0")
+        if self.rate is not None and self.rate <= 0:
+            raise ValueError("rate must be positive")
+
+    def delay(self, size: int) -> float:
+        """Seconds a message of `size` body bytes takes on the emulated link."""
+        return self.latency + (size / self.rate if self.rate else 0.0)
 
     def pick(self, draw: float) -> str:
         """Map a uniform draw in [0, 1) to a fault kind or "ok"."""
@@ -214,6 +225,7 @@ class _Session:
         if req is None:
             return False
         kind, faults, number = self.proxy._decide(req)
+        await asyncio.sleep(faults.delay(len(req.body)))  # the request's way there
         if kind == "reset":
             _reset(self.writer)
             return False
@@ -230,7 +242,7 @@ class _Session:
         if kind == "truncate":
             await self._send(_truncated(resp))
             return False
-        await self._send(resp.head() + resp.body)
+        await self._send(resp.head() + resp.body, faults.rate)
         return req.keep_alive() and resp.keep_alive()
 
     async def _read_request(self) -> _Message | None:
@@ -244,10 +256,14 @@ class _Session:
         await _read_body(self.reader, req, until_eof=False)
         return req
 
-    async def _send(self, data: bytes) -> None:
-        """Write bytes to the client."""
-        self.writer.write(data)
-        await self.writer.drain()
+    async def _send(self, data: bytes, rate: float | None = None) -> None:
+        """Write bytes to the client, at most `rate` bytes a second."""
+        step = max(1, int(rate * _TICK)) if rate else len(data) or 1
+        for start in range(0, len(data), step):
+            if start:
+                await asyncio.sleep(_TICK)
+            self.writer.write(data[start : start + step])
+            await self.writer.drain()
 
     async def _roundtrip(self, req: _Message) -> _Message:
         """Forward a request upstream and read its response (one retry on a stale link)."""

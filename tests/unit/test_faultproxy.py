@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import os
 import random
 import socket
 import threading
@@ -81,6 +82,29 @@ def test_rates_are_validated() -> None:
         Faults(reset=0.6, error_500=0.6)
     with pytest.raises(ValueError):
         Faults(stall=-0.1)
+    with pytest.raises(ValueError):
+        Faults(latency=-1)
+    with pytest.raises(ValueError):
+        Faults(rate=0)
+
+
+def test_latency_and_rate_slow_the_link(upstream: str, bucket: str) -> None:
+    """Each request waits `latency`, and bodies move at `rate` bytes a second, both ways."""
+    data = os.urandom(400_000)
+    with FaultProxy(upstream, Faults(latency=0.2, rate=2_000_000)) as proxy:
+        client = s3(proxy.endpoint_url)
+        started = time.monotonic()
+        client.put_object(Bucket=bucket, Key="k", Body=data)
+        put = time.monotonic() - started
+        started = time.monotonic()
+        body = client.get_object(Bucket=bucket, Key="k")["Body"]
+        first = body.read(1)
+        headers = time.monotonic() - started
+        assert first + body.read() == data
+        got = time.monotonic() - started
+    assert 0.35 <= put < 2  # 0.2 s, then 0.2 s for 400 kB
+    assert headers < 0.35  # the response trickles: its first bytes come at once
+    assert 0.35 <= got < 2
 
 
 def test_passthrough_small_objects(upstream: str, bucket: str) -> None:
