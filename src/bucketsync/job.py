@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from .cancel import Cancel
 from .compare import COMPARE_MODES, CompareMode
 from .errors import UsageError
 from .filters import Filters, Rule
@@ -63,6 +64,7 @@ class Job:
     stats: Stats = field(default_factory=Stats)
     folders_ready: set[str] = field(default_factory=set)  # checked by prepare_parent
     presorted: bool = False  # sort the listing in memory: the server did not sort it
+    cancel: Cancel = field(default_factory=Cancel)  # set by an interrupt; workers stop
 
     @property
     def root(self) -> Path:
