@@ -18,7 +18,7 @@ from .progress import Progress
 from .report import Report, Stats
 from .state import StateDB
 from .stores.s3 import ClientSettings, Connection, S3Store
-from .transfer import execute
+from .transfer import Outcome, execute
 
 
 def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
@@ -116,12 +116,19 @@ def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:
 
 
 def _transfer(job: Job, report: Report) -> None:
+    """Carry out the plan and record what was done, also when interrupted (the
+    KeyboardInterrupt goes on once what finished is in the state database)."""
     plan = report.plan
     progress = Progress(plan.bytes, len(plan), job.options.progress)
+    outcome = Outcome()
     try:
-        outcome = execute(job, plan, progress)
+        execute(job, plan, progress, outcome)
     finally:
         progress.close()
+        _record(job, report, outcome)
+
+
+def _record(job: Job, report: Report, outcome: Outcome) -> None:
     job.state.save(job.scope, outcome.records)
     job.state.forget(job.scope, outcome.forgotten)
     report.uploaded = outcome.done["upload"]

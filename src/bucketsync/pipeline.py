@@ -7,17 +7,20 @@ on other threads (3 finishers, or awscrt's callback thread) was measured slower 
 10,000-file pull: the work per file is Python and short system calls under one GIL,
 and more threads only add hand-offs of it. A file that fails is handed back to the
 caller, whose threaded path has the retries; so is everything after the endpoint
-stops answering.
+stops answering. An interrupt cancels the requests in flight: the files that came
+back whole before it are finished, the others handed back.
 """
 
 from __future__ import annotations
 
 import functools
 import queue
+import time
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import errors
+from .cancel import POLL, Cancel
 from .entries import Record
 from .plan import Action
 from .stores.crt import Reply
@@ -41,16 +44,19 @@ def pipeline(
     landed: Callable[[Action, Record], None],
     window: int,
     timeout: float,
+    cancel: Cancel,
 ) -> list[Action]:
     """Send and finish every action, reporting each finished file to `landed`; return
-    the actions left over: failed, not sent, or cut off by a stalled endpoint."""
+    the actions left over: failed, not sent, or cut off by a stalled endpoint or an
+    interrupt (`cancel`)."""
     replies: Replies = queue.SimpleQueue()
     flying: dict[Reply, tuple[Action, Callable[[], Record]]] = {}
     left: list[Action] = []
     waiting = iter(actions)
     sending = True
+    heard = time.monotonic()
     while True:
-        while sending and len(flying) < window:
+        while sending and len(flying) < window and not cancel.is_set:
             action = next(waiting, None)
             if action is None:
                 break
@@ -62,13 +68,15 @@ def pipeline(
             flying[sent.reply] = (action, sent.finish)
         if not flying:
             break
-        try:
-            action, reply = replies.get(timeout=timeout)
-        except queue.Empty:  # stalled: cancel, and let the threaded path decide
-            for reply in flying:
-                reply.cancel()
-            left.extend(action for action, _ in flying.values())
-            break
+        try:  # once interrupted, only what already came back is finished
+            action, reply = replies.get(block=not cancel.is_set, timeout=POLL)
+        except queue.Empty:
+            # Stalled (let the threaded path decide) or interrupted: cancel what flies.
+            if cancel.is_set or time.monotonic() - heard > timeout:
+                left.extend(_drop(flying))
+                break
+            continue
+        heard = time.monotonic()
         try:
             record = flying.pop(reply)[1]()
         except (errors.BucketsyncError, OSError) as e:
@@ -77,6 +85,13 @@ def pipeline(
             continue
         landed(action, record)
     return [*left, *waiting]
+
+
+def _drop(flying: dict[Reply, tuple[Action, Callable[[], Record]]]) -> list[Action]:
+    """Cancel the requests in flight; their actions."""
+    for reply in flying:
+        reply.cancel()
+    return [action for action, _ in flying.values()]
 
 
 def _deliver(replies: Replies, action: Action, reply: Reply) -> None:

@@ -14,20 +14,20 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
     Executor,
     Future,
-    ThreadPoolExecutor,
     wait,
 )
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from . import errors
+from .cancel import GRACE, POLL, pool
 from .compare import RemoteFacts, matches, verification
 from .entries import LocalFile, Record, RemoteObject
 from .hashing import (
@@ -69,6 +69,7 @@ RETRYABLE = (
     errors.EndpointError,
 )
 STRIKES = 2  # files that found the endpoint dead before the rest are not tried
+T = TypeVar("T")
 
 
 @dataclass
@@ -81,31 +82,49 @@ class Outcome:
     forgotten: list[str] = field(default_factory=list)
 
 
-def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
-    outcome = Outcome()
-    moves = [a for a in plan.actions if a.action != "delete"]
-    written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
-    moves = _pipelined(job, moves, progress, outcome, written)
+def execute(job: Job, plan: Plan, progress: Progress, outcome: Outcome | None = None) -> Outcome:
+    """Carry out the plan, adding to `outcome` as transfers finish: after an interrupt
+    (KeyboardInterrupt, see cancel.py) it holds what finished, for the caller to record."""
+    outcome = outcome if outcome is not None else Outcome()
+    with job.cancel.deferred():
+        moves = [a for a in plan.actions if a.action != "delete"]
+        written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
+        moves = _pipelined(job, moves, progress, outcome, written)
+        job.cancel.raise_if_set()
+        breaker = _threaded(job, moves, progress, outcome, written)
+        job.cancel.raise_if_set()
+        deletes = [a for a in plan.actions if a.action == "delete"]
+        if breaker.tripped and job.push:
+            outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
+        else:
+            _delete(job, deletes, outcome)
+    return outcome
+
+
+def _threaded(
+    job: Job, moves: list[Action], progress: Progress, outcome: Outcome, written: dict[str, Written]
+) -> Breaker:
+    """Transfer on thread pools what the pipeline left; the breaker tells how it went."""
     jobs = job.options.jobs
     breaker = Breaker()
     with (
-        ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-file") as files,
-        ThreadPoolExecutor(jobs, thread_name_prefix="bucketsync-part") as parts,
+        pool(job.cancel, jobs, "bucketsync-file") as files,
+        pool(job.cancel, jobs, "bucketsync-part") as parts,
     ):
         running: dict[Future[Record | None], Action] = {}
-        for action in moves:  # a bounded window: a million files are not a million futures
-            if len(running) >= jobs * 4:
-                _settle(outcome, running, progress, FIRST_COMPLETED)
-            retry = written.get(action.path)
-            future = files.submit(_with_retries, job, action, parts, progress, breaker, retry)
-            running[future] = action
-        _settle(outcome, running, progress, ALL_COMPLETED)
-    deletes = [a for a in plan.actions if a.action == "delete"]
-    if breaker.tripped and job.push:
-        outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
-    else:
-        _delete(job, deletes, outcome)
-    return outcome
+        try:
+            for action in moves:  # a bounded window: a million files are not a million futures
+                if len(running) >= jobs * 4:
+                    _settle(job, outcome, running, progress, FIRST_COMPLETED)
+                retry = written.get(action.path)
+                future = files.submit(_with_retries, job, action, parts, progress, breaker, retry)
+                running[future] = action
+            _settle(job, outcome, running, progress, ALL_COMPLETED)
+        except BaseException:
+            job.cancel.set()
+            _wind_down(outcome, running)
+            raise
+    return breaker
 
 
 def _pipelined(
@@ -133,7 +152,7 @@ def _pipelined(
 
     timeout = job.options.connect_timeout + job.options.read_timeout
     sender = _sender(job, progress, written)
-    return [*left, *pipeline(small, sender, landed, job.options.jobs * 4, timeout)]
+    return [*left, *pipeline(small, sender, landed, job.options.jobs * 4, timeout, job.cancel)]
 
 
 def _is_small(job: Job, action: Action) -> bool:
@@ -170,13 +189,33 @@ def _sender(job: Job, progress: Progress, written: dict[str, Written]) -> Send:
 
 
 def _settle(
-    outcome: Outcome, running: dict[Future[Record | None], Action], progress: Progress, until: str
+    job: Job,
+    outcome: Outcome,
+    running: dict[Future[Record | None], Action],
+    progress: Progress,
+    until: str,
 ) -> None:
-    """Wait for some (or all) running transfers and collect their results."""
-    done, _ = wait(running, return_when=until)
+    """Wait for some (or all) running transfers and collect their results; in short
+    waits, so that an interrupt is seen at once."""
+    while running:
+        job.cancel.raise_if_set()
+        done, _ = wait(running, timeout=POLL, return_when=FIRST_COMPLETED)
+        for future in done:
+            _collect(outcome, running.pop(future), future.result)
+            progress.file_done()
+        if done and until == FIRST_COMPLETED:
+            return
+
+
+def _wind_down(outcome: Outcome, running: dict[Future[Record | None], Action]) -> None:
+    """After an interrupt: drop the transfers not started, give the running ones GRACE
+    seconds to stop, and keep those that finished meanwhile."""
+    for future in running:
+        future.cancel()
+    done, _ = wait(running, timeout=GRACE)
     for future in done:
-        _collect(outcome, running.pop(future), future.result)
-        progress.file_done()
+        if not future.cancelled() and future.exception() is None:
+            _collect(outcome, running.pop(future), future.result)
 
 
 class Breaker:
@@ -231,6 +270,7 @@ def _with_retries(
     breaker = breaker or Breaker()
     written = written or Written(action.remote.etag if action.remote else None)
     for attempt in range(1, ATTEMPTS + 1):
+        job.cancel.check()
         if breaker.tripped:
             raise errors.EndpointError(breaker.message())
         try:
@@ -242,13 +282,14 @@ def _with_retries(
                 breaker.strike(e)
             if attempt == ATTEMPTS or breaker.tripped:
                 raise
-            time.sleep(0.2 * 2**attempt)
+            job.cancel.sleep(0.2 * 2**attempt)
     return None
 
 
 def transfer_one(job: Job, action: Action, progress: Progress) -> Record | None:
     """Carry out one upload or download outside a plan, with the same retries."""
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-part") as parts:
+    job.cancel.reset()
+    with pool(job.cancel, job.options.jobs, "bucketsync-part") as parts:
         return _with_retries(job, action, parts, progress)
 
 
@@ -305,6 +346,7 @@ def _receive(
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
     with _body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
+            job.cancel.check()
             write_all(temp.fd, chunk)
             hasher.update(chunk)
             progress.advance(len(chunk))
@@ -365,25 +407,59 @@ def _get_ranges(
     streams = max(1, min(job.options.jobs, RANGE_STREAMS, len(ranges)))
     failed = threading.Event()
 
+    def broken() -> bool:
+        job.cancel.check()
+        return failed.is_set()
+
+    def write_on(chunk: memoryview, offset: int) -> None:  # every lane stops at its next chunk
+        if broken():
+            raise errors.TransferError(f"{remote.key}: the download broke off")
+        write(chunk, offset)
+
     def fetch(byte_range: tuple[int, int], buffers: Buffers) -> Piece:
-        if failed.is_set() or (ordered is not None and not ordered.admit(byte_range[0])):
+        if broken() or (ordered is not None and not ordered.admit(byte_range[0])):
             raise errors.TransferError(f"{remote.key}: the download broke off")
         also = ordered.add if ordered is not None else None
-        crc = _get_range(job, remote, write, byte_range, buffers, progress, also)
+        crc = _get_range(job, remote, write_on, byte_range, buffers, progress, also)
         return byte_range[0], byte_range[1] - byte_range[0] + 1, crc
+
+    def stop() -> None:
+        failed.set()
+        if ordered is not None:
+            ordered.abandon()
 
     def lane(mine: list[tuple[int, int]]) -> list[Piece]:
         buffers = _reused(CHUNK) if ordered is None else _fresh(ORDERED_CHUNK)
         try:
             return [fetch(byte_range, buffers) for byte_range in mine]
         except BaseException:
-            failed.set()
-            if ordered is not None:
-                ordered.abandon()
+            stop()
             raise
 
-    lanes = parts.map(lane, [ranges[i::streams] for i in range(streams)])
+    lanes = _each(parts, lane, [ranges[i::streams] for i in range(streams)], stop)
     return [piece for pieces in lanes for piece in pieces]
+
+
+def _each(
+    pool: Executor,
+    work: Callable[[Any], T],
+    items: Iterable[Any],
+    stop: Callable[[], None] | None = None,
+) -> list[T]:
+    """work(item) for every item, on the pool; on a failure or an interrupt, `stop()`, drop
+    what has not started and wait for what runs: none of it outlives the call (a file it
+    reads or writes is closed after)."""
+    futures = [pool.submit(work, item) for item in items]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        if stop is not None:
+            stop()
+        raise
+    finally:
+        for future in futures:
+            future.cancel()
+        wait(futures)
 
 
 Buffers = Callable[[], memoryview]  # the buffer to read the next chunk into
@@ -578,15 +654,15 @@ def _multipart_put(
         crc = hash_file(path, {"crc64nvme"})["crc64nvme"]
         job.stats.hashed(local.size)
     part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
+    job.cancel.check()
     upload_id = job.store.start_multipart(key, crc)
     try:
         with open(path, "rb") as f:
             fd = f.fileno()
             numbers = range(1, -(-local.size // part_size) + 1)
-            sent = list(
-                parts.map(
-                    lambda n: _put_part(job, key, upload_id, fd, n, part_size, progress), numbers
-                )
+            # A part in flight is not stopped: it is sent whole, and the others do not start.
+            sent = _each(
+                parts, lambda n: _put_part(job, key, upload_id, fd, n, part_size, progress), numbers
             )
         combined = sent[0][1]
         for _, part_crc, length in sent[1:]:
@@ -615,6 +691,7 @@ def _put_part(
     part_size: int,
     progress: Progress,
 ) -> tuple[dict[str, Any], int, int]:
+    job.cancel.check()
     data = os.pread(fd, part_size, (number - 1) * part_size)
     crc = crc64nvme(data)
     entry = job.store.put_part(key, upload_id, number, data, crc64_text(crc))
