@@ -33,6 +33,7 @@ def check(job: Job, local: LocalFile, remote: RemoteObject, record: Record | Non
     for _ in range(MAX_ROUNDS):
         if verdict.same is not None:
             break
+        job.cancel.check()
         facts = _learn(job, facts, verdict)
         verdict = decide(facts)
     if verdict.same is None:
@@ -46,7 +47,7 @@ def _learn(job: Job, facts: Facts, verdict: Verdict) -> Facts:
         return replace(facts, head=job.store.head(facts.remote.key, part_number=part))
     names = set(verdict.need_hash) | set(facts.digests)
     path = target_path(job.root, facts.local.rel)
-    digests = hash_file(path, names)
+    digests = hash_file(path, names, job.cancel.check)
     job.stats.hashed(facts.local.size)
     after = local_file(facts.local.rel, os.stat(path))
     if after.fingerprint != facts.local.fingerprint:

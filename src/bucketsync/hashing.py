@@ -210,8 +210,11 @@ class InOrderHasher:
         return self._hasher.values()
 
 
-def hash_file(path: str | os.PathLike[str], names: Iterable[str]) -> dict[str, str]:
-    """Read a file once and return the digests asked for.
+def hash_file(
+    path: str | os.PathLike[str], names: Iterable[str], check: Callable[[], None] | None = None
+) -> dict[str, str]:
+    """Read a file once and return the digests asked for; `check()`, run after each
+    read, may raise to stop (an interrupted sync).
 
     The read buffer is sized to the file (up to READ_SIZE): allocating 8 MiB to hash
     a 1 KiB file cost more than the hashing.
@@ -223,6 +226,8 @@ def hash_file(path: str | os.PathLike[str], names: Iterable[str]) -> dict[str, s
         view = memoryview(buffer)
         while n := f.readinto(buffer):
             hasher.update(view[:n])
+            if check is not None:
+                check()
     return hasher.values()
 
 

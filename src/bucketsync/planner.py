@@ -8,9 +8,10 @@ from __future__ import annotations
 
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 
+from . import cancel
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
 from .errors import BucketsyncError
@@ -37,7 +38,7 @@ def make_plan(job: Job) -> Planned:
     unread: list[str] = []
     window: deque[tuple[Pair, Future[Checked]]] = deque()
     limit = job.options.jobs * 8
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-check") as pool:
         for (local, remote), record in _merged(job, planned.plan, unread):
             if not job.push and remote is not None and _is_safe(remote.rel):
                 conflicts.see(remote.rel, planned.plan)
