@@ -3,7 +3,8 @@
 Exit codes: 0 done (also when nothing needed doing); 1 some files failed, the
 rest done and recorded (and `diff --exit-code` when there are differences);
 2 nothing done: bad arguments, a malformed URL, a missing local folder, missing
-credentials, no such bucket, access denied; 130 interrupted.
+credentials, no such bucket, access denied; 130 interrupted (Ctrl-C); 143 terminated
+(SIGTERM).
 """
 
 from __future__ import annotations
@@ -16,6 +17,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from . import __version__, api
+from .cancel import Terminated, exit_code, leave_if_stuck, sigterm_raises
 from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .job import DEFAULT_JOBS
@@ -142,15 +144,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
         logging.getLogger("bucketsync").setLevel(logging.DEBUG)
     try:
-        return _run(args)
+        with sigterm_raises():  # SIGTERM stops a sync as Ctrl-C does, recording what finished
+            return _run(args)
     except BucketsyncError as e:
         _error(str(e))
         if args.debug:
             raise
         return e.exit_code
-    except KeyboardInterrupt:
-        _error("interrupted")
-        return 130
+    except KeyboardInterrupt as e:
+        _error("terminated" if isinstance(e, Terminated) else "interrupted")
+        leave_if_stuck(exit_code(e))
+        return exit_code(e)
     except Exception as e:  # a bug: say so in one line, unless --debug
         if args.debug:
             raise
