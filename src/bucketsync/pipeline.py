@@ -20,7 +20,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from . import errors
-from .cancel import POLL, Cancel
+from .cancel import POLL, Cancel, Cancelled
 from .entries import Record
 from .plan import Action
 from .stores.crt import Reply
@@ -79,7 +79,7 @@ def pipeline(
         heard = time.monotonic()
         try:
             record = flying.pop(reply)[1]()
-        except (errors.BucketsyncError, OSError) as e:
+        except (errors.BucketsyncError, OSError, Cancelled) as e:
             left.append(action)
             sending = sending and not isinstance(e, errors.EndpointError)
             continue
