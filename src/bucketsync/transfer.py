@@ -20,6 +20,7 @@ from concurrent.futures import (
     FIRST_COMPLETED,
     Executor,
     Future,
+    ThreadPoolExecutor,
     wait,
 )
 from dataclasses import dataclass, field
@@ -287,9 +288,9 @@ def _with_retries(
 
 
 def transfer_one(job: Job, action: Action, progress: Progress) -> Record | None:
-    """Carry out one upload or download outside a plan, with the same retries."""
-    job.cancel.reset()
-    with pool(job.cancel, job.options.jobs, "bucketsync-part") as parts:
+    """Carry out one upload or download outside a plan, with the same retries. (An
+    interrupt reaches it as KeyboardInterrupt: `_each` stops the file's lanes or parts.)"""
+    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-part") as parts:
         return _with_retries(job, action, parts, progress)
 
 
