@@ -29,6 +29,8 @@ def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
     compare ("content", "size", "size-mtime"), progress, follow_symlinks,
     connect_timeout, read_timeout, max_attempts, lock_timeout. Two syncs of one
     local folder never run at once: the second waits (up to `lock_timeout` s).
+    Interrupted (Ctrl-C, a kernel interrupt), it stops within about a second,
+    records what finished and raises KeyboardInterrupt.
     """
     opts = _options(options)
     started, started_at = time.monotonic(), time.time()

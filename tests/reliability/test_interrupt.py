@@ -198,7 +198,7 @@ def _check_exit(
 
 
 def test_a_read_stuck_on_a_crawling_server_does_not_hold_the_exit(
-    moto_s3: S3Env, tmp_path: Path
+    moto_s3: S3Env, tmp_path: Path, figures: Figures
 ) -> None:
     """A 128 KiB read at 2 kB/s takes a minute; the sync leaves it after its grace period
     (the next run removes the temporary file it was filling)."""
@@ -212,6 +212,8 @@ def test_a_read_stuck_on_a_crawling_server_does_not_hold_the_exit(
         wait_for(lambda: bool(temp_files(dst)), worker)
         time.sleep(0.5)
         took, stderr = interrupt(worker, signal.SIGINT)
+        figures.add("interrupts (a read stuck)", runs=1)
+        figures.maximum("interrupts (a read stuck)", "slowest_stop_s", round(took, 2))
         assert worker.returncode == 130, stderr
         assert took < STOP_WITHIN + 2, f"stopped {took:.1f} s after the signal"
         assert read_tree(dst) == {"small": b"s"}
@@ -219,6 +221,29 @@ def test_a_read_stuck_on_a_crawling_server_does_not_hold_the_exit(
         done = cli(moto_s3.env, *args, "--endpoint-url", proxy.endpoint_url)
     assert done.returncode == 0, done.stderr
     assert read_tree(dst) == files and not temp_files(dst)
+
+
+def test_an_interrupt_while_checking_drops_the_queued_checks(
+    moto_s3: S3Env, tmp_path: Path, figures: Figures
+) -> None:
+    """Same-size local copies of objects whose CRC64NVME only a HEAD tells: each check
+    waits 1 s for its HEAD; the checks queued behind the running two are dropped."""
+    dst = tmp_path / "dst"
+    old = {f"f{i:02d}": b"old %02d" % i for i in range(40)}
+    write_tree(dst, old)
+    for rel in old:
+        moto_s3.put(f"p/{rel}", b"new %s" % rel[1:].encode(), ChecksumAlgorithm="CRC64NVME")
+    with FaultProxy(moto_s3.endpoint_url, Faults(latency=1.0)) as proxy:
+        args = ("sync", moto_s3.url("p"), str(dst), "--jobs", "2", "--no-progress")
+        worker = start(moto_s3.env, *args, "--endpoint-url", proxy.endpoint_url)
+        wait_for(lambda: sum(m == "HEAD" for m, _, _ in proxy.log) >= 2, worker)
+        took, stderr = interrupt(worker, signal.SIGINT)
+    figures.add("interrupts (checks)", runs=1)
+    figures.maximum("interrupts (checks)", "slowest_stop_s", round(took, 2))
+    assert worker.returncode == 130, stderr
+    assert took < STOP_WITHIN, f"stopped {took:.1f} s after the signal"
+    assert stderr.strip() == "bucketsync: error: interrupted"
+    assert read_tree(dst) == old and not temp_files(dst)
 
 
 @pytest.fixture
@@ -252,6 +277,7 @@ def test_the_api_raises_keyboard_interrupt_after_recording(
     moto_s3: S3Env,
     tmp_path: Path,
     interrupter: Callable[[Callable[[], bool]], list[float]],
+    figures: Figures,
 ) -> None:
     files, faults, jobs = small_case()
     for rel, data in files.items():
@@ -264,6 +290,8 @@ def test_the_api_raises_keyboard_interrupt_after_recording(
                 moto_s3.url("p"), dst, endpoint_url=proxy.endpoint_url, jobs=jobs, progress=False
             )
         took = time.monotonic() - sent[0]
+        figures.add("interrupts (API)", runs=1)
+        figures.maximum("interrupts (API)", "slowest_stop_s", round(took, 2))
         assert took < STOP_WITHIN, f"stopped {took:.1f} s after the interrupt"
         landed = read_tree(dst)
         assert 0 < len(landed) < len(files) and not temp_files(dst)
