@@ -17,7 +17,7 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from types import FrameType
 
@@ -144,15 +144,19 @@ def sigterm_raises() -> Iterator[None]:
 
 
 @contextlib.contextmanager
-def pool(cancel: Cancel, workers: int, name: str) -> Iterator[ThreadPoolExecutor]:
-    """A thread pool that, left by an exception, drops its queued work instead of
-    carrying it all out first; an interrupt also tells its running work to stop."""
+def pool(
+    cancel: Cancel, workers: int, name: str, stopping: Callable[[], None] | None = None
+) -> Iterator[ThreadPoolExecutor]:
+    """A thread pool that, left by an exception (an interrupt), tells its running work
+    to stop (`cancel`), runs `stopping()` (to wait for it a bounded time) and drops its
+    queued work instead of carrying it all out first."""
     executor = ThreadPoolExecutor(workers, thread_name_prefix=name)
     try:
         yield executor
     except BaseException as e:
-        if isinstance(e, KeyboardInterrupt):
-            cancel.set(signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        cancel.set(signal.SIGTERM if isinstance(e, Terminated) else signal.SIGINT)
+        if stopping is not None:
+            stopping()
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown(wait=True)

@@ -88,44 +88,37 @@ def execute(job: Job, plan: Plan, progress: Progress, outcome: Outcome | None = 
     (KeyboardInterrupt, see cancel.py) it holds what finished, for the caller to record."""
     outcome = outcome if outcome is not None else Outcome()
     with job.cancel.deferred():
-        moves = [a for a in plan.actions if a.action != "delete"]
-        written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
-        moves = _pipelined(job, moves, progress, outcome, written)
-        job.cancel.raise_if_set()
-        breaker = _threaded(job, moves, progress, outcome, written)
-        job.cancel.raise_if_set()
-        deletes = [a for a in plan.actions if a.action == "delete"]
-        if breaker.tripped and job.push:
-            outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
-        else:
-            _delete(job, deletes, outcome)
+        _execute(job, plan, progress, outcome)
     return outcome
 
 
-def _threaded(
-    job: Job, moves: list[Action], progress: Progress, outcome: Outcome, written: dict[str, Written]
-) -> Breaker:
-    """Transfer on thread pools what the pipeline left; the breaker tells how it went."""
+def _execute(job: Job, plan: Plan, progress: Progress, outcome: Outcome) -> None:
+    moves = [a for a in plan.actions if a.action != "delete"]
+    written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
+    moves = _pipelined(job, moves, progress, outcome, written)
+    job.cancel.raise_if_set()
     jobs = job.options.jobs
     breaker = Breaker()
+    running: dict[Future[Record | None], Action] = {}
     with (
-        pool(job.cancel, jobs, "bucketsync-file") as files,
+        pool(
+            job.cancel, jobs, "bucketsync-file", functools.partial(_wind_down, outcome, running)
+        ) as files,
         pool(job.cancel, jobs, "bucketsync-part") as parts,
     ):
-        running: dict[Future[Record | None], Action] = {}
-        try:
-            for action in moves:  # a bounded window: a million files are not a million futures
-                if len(running) >= jobs * 4:
-                    _settle(job, outcome, running, progress, FIRST_COMPLETED)
-                retry = written.get(action.path)
-                future = files.submit(_with_retries, job, action, parts, progress, breaker, retry)
-                running[future] = action
-            _settle(job, outcome, running, progress, ALL_COMPLETED)
-        except BaseException:
-            job.cancel.set()
-            _wind_down(outcome, running)
-            raise
-    return breaker
+        for action in moves:  # a bounded window: a million files are not a million futures
+            if len(running) >= jobs * 4:
+                _settle(job, outcome, running, progress, FIRST_COMPLETED)
+            retry = written.get(action.path)
+            future = files.submit(_with_retries, job, action, parts, progress, breaker, retry)
+            running[future] = action
+        _settle(job, outcome, running, progress, ALL_COMPLETED)
+    job.cancel.raise_if_set()
+    deletes = [a for a in plan.actions if a.action == "delete"]
+    if breaker.tripped and job.push:
+        outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
+    else:
+        _delete(job, deletes, outcome)
 
 
 def _pipelined(
@@ -211,11 +204,10 @@ def _settle(
 def _wind_down(outcome: Outcome, running: dict[Future[Record | None], Action]) -> None:
     """After an interrupt: drop the transfers not started, give the running ones GRACE
     seconds to stop, and keep those that finished meanwhile."""
-    for future in running:
-        future.cancel()
-    done, _ = wait(running, timeout=GRACE)
+    started = [future for future in running if not future.cancel()]
+    done, _ = wait(started, timeout=GRACE)  # (a cancelled future never counts as done)
     for future in done:
-        if not future.cancelled() and future.exception() is None:
+        if future.exception() is None:
             _collect(outcome, running.pop(future), future.result)
 
 
@@ -458,9 +450,7 @@ def _each(
             stop()
         raise
     finally:
-        for future in futures:
-            future.cancel()
-        wait(futures)
+        wait([future for future in futures if not future.cancel()])
 
 
 Buffers = Callable[[], memoryview]  # the buffer to read the next chunk into
