@@ -1,6 +1,7 @@
 """bucketsync: keep a local folder and an S3 prefix identical, moving only what differs."""
 
 from .api import diff, sync
+from .cleanup import Cleared
 from .errors import (
     AccessDenied,
     BucketNotFound,
@@ -9,6 +10,7 @@ from .errors import (
     CredentialsError,
     EndpointError,
     FolderBusy,
+    KeptWarning,
     LocalChanged,
     LocalFolderNotFound,
     MissingDependency,
@@ -35,9 +37,11 @@ __all__ = [
     "BucketNotFound",
     "BucketsyncError",
     "ChecksumMismatch",
+    "Cleared",
     "CredentialsError",
     "EndpointError",
     "FolderBusy",
+    "KeptWarning",
     "LocalChanged",
     "LocalFolderNotFound",
     "LocalObjectCache",

@@ -104,3 +104,7 @@ class MissingDependency(BucketsyncError, ImportError):
 
 class OfflineWarning(UserWarning):
     """The S3 endpoint could not be reached, so a local copy was used unchecked."""
+
+
+class KeptWarning(UserWarning):
+    """A clean-up kept local files: not its own copies, or local changes not pushed."""

@@ -14,6 +14,7 @@ PUBLIC = {
     "Action",
     "Problem",
     "Report",
+    "Cleared",
     "BucketsyncError",
     "UsageError",
     "NotFound",
@@ -33,6 +34,7 @@ PUBLIC = {
     "TransferError",
     "MissingDependency",
     "OfflineWarning",
+    "KeptWarning",
     "__version__",
 }
 
