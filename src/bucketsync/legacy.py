@@ -8,7 +8,9 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from . import cleanup
 from .atomic import AtomicFile
+from .cleanup import Cleared
 from .hashing import Hasher
 from .location import parse_s3_url
 from .mirror import Mirror
@@ -123,12 +125,17 @@ class LocalObjectCache:
             self.__init__(bucket, self.prefix, self._given_path, **self._options)  # type: ignore[misc]
         return self.bucket_name
 
-    def close(self) -> None:
-        """Delete every local file of the cache (its folder), as the notebook did."""
-        self._mirror.clear()
-        if Path(self.path).resolve() not in (Path("/"), Path.home().resolve()):
-            shutil.rmtree(self.path, ignore_errors=True)
+    def close(self, *, force: bool = False) -> Cleared:
+        """Delete the cache's copies of the prefix's objects, as the notebook did.
+
+        As `Mirror.clear()`: only copies still as synced go (local changes too with
+        ``force=True``); other files, such as other prefixes' copies, stay.
+        Folders go once emptied, up to the cache folder.
+        """
+        cleared = self._mirror._clear(force, stacklevel=3)
+        cleared = cleanup.prune(cleared, self._mirror.local, Path(self.path).absolute())
         self._mirror.close()
+        return cleared
 
     def __enter__(self) -> LocalObjectCache:
         """Open without syncing; the cache folder is deleted on exit."""

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 import warnings
@@ -12,12 +11,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, cast
 
-from . import api, fresh
+from . import api, cleanup, fresh
 from .atomic import AtomicFile
 from .cachedir import default_folder, key_lock
+from .cleanup import Cleared
 from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError
 from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
+from .locking import folder_lock
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
@@ -137,14 +138,16 @@ class Mirror:
             return api.diff(self.local, self.url, **merged)
         raise UsageError(f"direction must be 'pull' or 'push', not {direction!r}")
 
-    def clear(self) -> None:
-        """Delete the local folder with every local copy, and forget their state."""
-        job = self._open()
-        root = job.root.resolve()
-        if root == Path(root.anchor) or root == Path.home().resolve():
-            raise UsageError(f"refusing to delete {root}")
-        job.state.forget(job.scope, [r.rel for r in job.state.records(job.scope)])
-        shutil.rmtree(root, ignore_errors=True)
+    def clear(self, *, force: bool = False) -> Cleared:
+        """Delete the local copies this Mirror synced, forget their state, keep the rest.
+
+        A copy goes only while it is still the version synced (same fingerprint, else
+        same CRC64NVME); a local change not pushed goes only with ``force=True``.
+        Files never synced and symbolic links (never followed) stay; folders go once
+        emptied. What was kept is named in a `KeptWarning`; the result lists what was
+        removed and kept, with reasons.
+        """
+        return self._clear(force, stacklevel=3)
 
     def close(self) -> None:
         """Release the client and the state database (they reopen when needed)."""
@@ -159,6 +162,16 @@ class Mirror:
                 self._job = _open_job(self.location, self._given_local, self._sync_options)
                 self._local = self._job.root
             return self._job
+
+    def _clear(self, force: bool, stacklevel: int) -> Cleared:
+        """`clear()`; its warning points `stacklevel` frames up from here."""
+        if not isinstance(force, bool):
+            raise UsageError(f"force must be True or False, not {force!r}")
+        job = self._open()
+        with folder_lock(job.root, self._sync_options.lock_timeout):
+            cleared = cleanup.clean_up(job.root, job.state, job.scope, force=force)
+        cleanup.warn_kept(cleared, job.root, "clear()", stacklevel)
+        return cleared
 
     def _refresh(self, job: Job, rel: str, path: Path, offline: Offline) -> Path:
         try:
