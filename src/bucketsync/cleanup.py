@@ -25,7 +25,7 @@ from .stores.local import is_temp_name, local_file, target_path
 UNCHANGED = "a synced copy, unchanged"
 FORCED = "changed since it was synced; removed by force=True"
 EMPTIED = "a folder the clean-up emptied"
-CHANGED = "changed here since it was synced, not pushed (force=True removes it)"
+CHANGED = "changed here since it was synced, not pushed; force=True removes it"
 UNSYNCED = "not synced by this Mirror"
 TEMPORARY = "a temporary file (a write in progress, or a killed run's)"
 LINK = "a symbolic link (not followed)"
