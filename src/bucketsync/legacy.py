@@ -132,7 +132,10 @@ class LocalObjectCache:
         ``force=True``); other files, such as other prefixes' copies, stay.
         Folders go once emptied, up to the cache folder.
         """
-        cleared = self._mirror._clear(force, stacklevel=3)
+        return self._close(force, stacklevel=4)
+
+    def _close(self, force: bool, stacklevel: int) -> Cleared:
+        cleared = self._mirror._clear(force, stacklevel, what="close()")
         cleared = cleanup.prune(cleared, self._mirror.local, Path(self.path).absolute())
         self._mirror.close()
         return cleared
@@ -147,7 +150,7 @@ class LocalObjectCache:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._close(False, stacklevel=4)
 
     def _rel(self, key: str) -> str:
         key = os.fspath(key)

@@ -182,7 +182,12 @@ def test_legacy_close_keeps_an_unpushed_edit_in_its_prefix(s3: S3Env, tmp_path: 
     path.write_bytes(b"edited in the cache")
     cleared, caught = _clear(cache.close)
     assert path.read_bytes() == b"edited in the cache"
-    assert len(cleared.kept) == 1 and len(_kept_warnings(caught)) == 1
+    assert len(cleared.kept) == 1 and _kept_warnings(caught)[0].startswith("close() kept 1 path")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with cache:
+            pass
+    assert path.exists() and caught[0].filename == __file__, "the warning points at the with"
     _clear(lambda: cache.close(force=True))
     assert not (tmp_path / "c").exists(), "force=True: the emptied cache folder goes"
 
@@ -191,3 +196,20 @@ def test_clear_checks_its_force_argument(moto_s3: S3Env, tmp_path: Path) -> None
     m = bucketsync.Mirror(moto_s3.url("p"), tmp_path / "m")
     with pytest.raises(bucketsync.UsageError, match="force"):
         m.clear(force="no")  # type: ignore[arg-type]
+
+
+def test_the_warning_escapes_names_and_shortens_a_long_list(moto_s3: S3Env, tmp_path: Path) -> None:
+    m = bucketsync.Mirror(moto_s3.url("p"), tmp_path / "m")
+    m.local.mkdir()
+    names = [f"mine-{i:02}.txt" for i in range(11)]
+    names += ["evil\x1b[2J\nname.txt", ".a.txt.bucketsync-tmp-0123456789ab"]
+    for name in names:
+        (m.local / name).write_text("mine")
+    cleared, caught = _clear(m.clear)
+    assert sorted(p.name for p in m.local.iterdir()) == sorted(names)
+    kept = _kept(cleared, m.local)
+    assert kept[".a.txt.bucketsync-tmp-0123456789ab"].startswith("a temporary file")
+    [message] = _kept_warnings(caught)
+    assert "kept 13 paths" in message and "and 3 more" in message
+    assert "evil\\x1b[2J\\nname.txt (not synced by this Mirror)" in message
+    assert "\x1b" not in message and "\n" not in message
