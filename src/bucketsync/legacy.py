@@ -135,13 +135,14 @@ class LocalObjectCache:
         return self._close(force, stacklevel=4)
 
     def _close(self, force: bool, stacklevel: int) -> Cleared:
+        """`close()`; its warning points `stacklevel` frames up from `Mirror._clear`."""
         cleared = self._mirror._clear(force, stacklevel, what="close()")
         cleared = cleanup.prune(cleared, self._mirror.local, Path(self.path).absolute())
         self._mirror.close()
         return cleared
 
     def __enter__(self) -> LocalObjectCache:
-        """Open without syncing; the cache folder is deleted on exit."""
+        """Open without syncing; on exit the prefix's copies are deleted, as by `close()`."""
         return self
 
     def __exit__(
