@@ -97,8 +97,8 @@ def _usable_remote(objects: Iterable[RemoteObject], plan: Plan) -> Iterator[Remo
     """Skip the prefix's own marker and folder markers (`dir/`, no content)."""
     for obj in objects:
         if not obj.rel or obj.rel.endswith("/"):
-            if obj.size:
-                plan.problems.append(Problem(obj.key, "key ends with '/' but holds data; skipped"))
+            if obj.size:  # no file can hold it; left alone on either side, so a note
+                plan.warnings.append(f"{obj.key}: key ends with '/' and holds data; skipped")
             continue
         yield obj
 
