@@ -6,12 +6,21 @@ the bytes on disk and in the bucket.
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 import pytest
 
 import bucketsync
-from reliakit import bucket_tree, cli, error_lines, read_tree, write_tree
+from reliakit import (
+    bucket_tree,
+    cli,
+    error_lines,
+    one_line_error,
+    read_tree,
+    without_root_powers,
+    write_tree,
+)
 from s3env import S3Env
 
 NOTE = "bucketsync: note:"
@@ -57,3 +66,89 @@ def test_a_data_holding_folder_key_is_a_note_on_pull(moto_s3: S3Env, tmp_path: P
     assert read_tree(dst) == {"a.txt": b"a"}
     report = bucketsync.sync(moto_s3.url("k"), dst, progress=False)
     assert report.ok and any("datadir/" in w for w in report.plan.warnings)
+
+
+# --- a destination that cannot be created, a source that cannot be read -----------------
+
+
+def _put_many(s3: S3Env, n: int) -> None:
+    for i in range(n):
+        s3.put(f"p/f{i:03}", f"file {i}".encode())
+
+
+@pytest.mark.parametrize("command", ["sync", "sync --dry-run", "diff"])
+def test_a_pull_below_a_regular_file_is_one_error(
+    moto_s3: S3Env, tmp_path: Path, command: str
+) -> None:
+    _put_many(moto_s3, 30)
+    blocker = tmp_path / "blocker"
+    blocker.write_bytes(b"a plain file")
+    dst = blocker / "dst"
+    done = cli(moto_s3.env, *command.split(), moto_s3.url("p"), str(dst), "--no-progress")
+    line = one_line_error(done, 2)
+    assert str(dst) in line and "Not a directory" in line, line
+    assert blocker.read_bytes() == b"a plain file"
+
+
+def test_a_pull_into_proc_is_one_error(moto_s3: S3Env, tmp_path: Path) -> None:
+    _put_many(moto_s3, 30)
+    dst = Path("/proc/bucketsync-no-such-folder/dst")
+    done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(dst), "--no-progress")
+    line = one_line_error(done, 2)
+    assert str(dst) in line, line
+    assert not dst.parent.exists()
+
+
+def test_a_pull_below_a_read_only_folder_is_one_error(moto_s3: S3Env, tmp_path: Path) -> None:
+    _put_many(moto_s3, 30)
+    parent = tmp_path / "locked"
+    parent.mkdir()
+    os.chmod(parent, 0o555)
+    try:
+        done = cli(
+            moto_s3.env,
+            "sync",
+            moto_s3.url("p"),
+            str(parent / "dst"),
+            "--no-progress",
+            preexec=without_root_powers,
+        )
+    finally:
+        os.chmod(parent, 0o755)
+    line = one_line_error(done, 2)
+    assert str(parent / "dst") in line and "Permission denied" in line, line
+    assert list(parent.iterdir()) == []
+
+
+def test_the_api_raises_one_error_with_exit_code_2(moto_s3: S3Env, tmp_path: Path) -> None:
+    _put_many(moto_s3, 3)
+    (tmp_path / "blocker").write_bytes(b"x")
+    with pytest.raises(bucketsync.BucketsyncError) as caught:
+        bucketsync.sync(moto_s3.url("p"), tmp_path / "blocker" / "dst", progress=False)
+    assert caught.value.exit_code == 2 and isinstance(caught.value, OSError)
+
+
+@pytest.mark.parametrize("delete", [False, True], ids=["plain", "delete"])
+def test_a_push_from_an_unreadable_folder_is_one_error(
+    moto_s3: S3Env, tmp_path: Path, delete: bool
+) -> None:
+    moto_s3.put("p/kept", b"kept")
+    src = tmp_path / "src"
+    write_tree(src, {"a": b"a", "b/c": b"c"})
+    os.chmod(src, 0)
+    flags = ["--delete"] if delete else []
+    try:
+        done = cli(
+            moto_s3.env,
+            "sync",
+            str(src),
+            moto_s3.url("p"),
+            "--no-progress",
+            *flags,
+            preexec=without_root_powers,
+        )
+    finally:
+        os.chmod(src, 0o755)
+    line = one_line_error(done, 2)
+    assert str(src) in line and "Permission denied" in line, line
+    assert bucket_tree(moto_s3, "p/") == {"kept": b"kept"}

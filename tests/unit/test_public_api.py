@@ -18,6 +18,7 @@ PUBLIC = {
     "UsageError",
     "NotFound",
     "LocalFolderNotFound",
+    "LocalFolderError",
     "BucketNotFound",
     "ObjectNotFound",
     "AccessDenied",
