@@ -18,6 +18,7 @@ from reliakit import (
     error_lines,
     one_line_error,
     read_tree,
+    temp_files,
     without_root_powers,
     write_tree,
 )
@@ -152,3 +153,100 @@ def test_a_push_from_an_unreadable_folder_is_one_error(
     line = one_line_error(done, 2)
     assert str(src) in line and "Permission denied" in line, line
     assert bucket_tree(moto_s3, "p/") == {"kept": b"kept"}
+
+
+# --- a file where the source now has a folder, and the reverse ---------------------------
+
+FILE_TO_FOLDER = ({"a": b"old file a", "z": b"z"}, {"a/b": b"new b", "a/c": b"new c", "z": b"z"})
+FOLDER_TO_FILE = (
+    {"a/x": b"old x", "a/sub/y": b"old y", "a.txt": b"t"},
+    {"a": b"new file a", "a.txt": b"t"},
+)
+SHAPES = {"file-to-folder": FILE_TO_FOLDER, "folder-to-file": FOLDER_TO_FILE}
+
+
+def _pull_shape(s3: S3Env, tmp_path: Path, shape: str) -> tuple[Path, dict[str, bytes]]:
+    local, remote = SHAPES[shape]
+    dst = tmp_path / "dst"
+    write_tree(dst, local)
+    for rel, data in remote.items():
+        s3.put(f"p/{rel}", data)
+    return dst, remote
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_pull_delete_replaces_a_file_by_a_folder_in_one_run(
+    s3: S3Env, tmp_path: Path, shape: str
+) -> None:
+    dst, remote = _pull_shape(s3, tmp_path, shape)
+    done = cli(s3.env, "sync", s3.url("p"), str(dst), "--delete", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert error_lines(done) == []
+    assert read_tree(dst) == remote
+    assert not temp_files(dst)
+    assert sorted(p.name for p in dst.iterdir()) == sorted({r.split("/")[0] for r in remote})
+    again = bucketsync.diff(s3.url("p"), dst, delete=True)
+    assert not again and not again.problems
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_the_plan_shows_the_deletes_that_clear_the_way_first(
+    moto_s3: S3Env, tmp_path: Path, shape: str
+) -> None:
+    dst, _ = _pull_shape(moto_s3, tmp_path, shape)
+    before = read_tree(dst)
+    done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(dst), "--delete", "--dry-run")
+    assert done.returncode == 0, done.stderr
+    kinds = [line.split()[0] for line in done.stdout.splitlines()[:-1]]
+    assert kinds == sorted(kinds, key=lambda k: k != "delete"), done.stdout
+    plan = bucketsync.diff(moto_s3.url("p"), dst, delete=True)
+    clearing = [a for a in plan if a.clears]
+    assert clearing and plan.actions[: len(clearing)] == clearing
+    assert read_tree(dst) == before
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_without_delete_the_conflict_is_an_error_that_names_delete(
+    moto_s3: S3Env, tmp_path: Path, shape: str
+) -> None:
+    dst, remote = _pull_shape(moto_s3, tmp_path, shape)
+    before = read_tree(dst)
+    done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(dst), "--no-progress")
+    errors = error_lines(done)
+    assert done.returncode == 1, done.stderr
+    blocked = [rel for rel in remote if rel not in before]
+    assert len(errors) == len(blocked), errors
+    assert all("--delete" in e for e in errors), errors
+    assert read_tree(dst) == before
+    assert not temp_files(dst)
+
+
+def _push_shape(s3: S3Env, tmp_path: Path, shape: str) -> tuple[Path, dict[str, bytes]]:
+    remote, local = SHAPES[shape]  # the pull's destination is now the bucket
+    for rel, data in remote.items():
+        s3.put(f"p/{rel}", data)
+    src = tmp_path / "src"
+    write_tree(src, local)
+    return src, local
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_push_delete_clears_the_way_first(s3: S3Env, tmp_path: Path, shape: str) -> None:
+    """rclone serve s3 keeps objects as files, so `a` and `a/b` cannot both exist there:
+    the deletes in the way go first, and one push is enough on every server."""
+    src, local = _push_shape(s3, tmp_path, shape)
+    done = cli(s3.env, "sync", str(src), s3.url("p"), "--delete", "--no-progress")
+    assert done.returncode == 0, done.stderr
+    assert error_lines(done) == []
+    assert bucket_tree(s3, "p/") == local
+    assert not bucketsync.diff(src, s3.url("p"), delete=True)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_push_without_delete_keeps_both_on_s3(moto_s3: S3Env, tmp_path: Path, shape: str) -> None:
+    """S3 holds `a` and `a/b` side by side: without --delete a push adds, and nothing fails."""
+    src, local = _push_shape(moto_s3, tmp_path, shape)
+    remote = SHAPES[shape][0]
+    report = bucketsync.sync(src, moto_s3.url("p"), progress=False)
+    assert report.ok and not report.plan.problems, report.errors
+    assert bucket_tree(moto_s3, "p/") == {**remote, **local}
