@@ -73,11 +73,15 @@ def _see_shapes(
 
 def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Record | None]]:
     filters = job.options.filters
+    # A pull without --delete only compares with the local tree: what its walk skips is
+    # left alone, so a note; a key that lands there fails (or not) on its own.
+    asked = job.push or job.options.delete
 
     def problem(rel: str, message: str, is_error: bool) -> None:
         if is_error:
-            plan.problems.append(Problem(rel, message))
             unread.append(rel)
+        if is_error and asked:
+            plan.problems.append(Problem(rel, message))
         else:
             plan.warnings.append(f"{rel}: {message}")
 

@@ -69,6 +69,46 @@ def test_a_data_holding_folder_key_is_a_note_on_pull(moto_s3: S3Env, tmp_path: P
     assert report.ok and any("datadir/" in w for w in report.plan.warnings)
 
 
+@pytest.mark.parametrize("delete", [False, True], ids=["plain", "delete"])
+def test_local_paths_a_pull_leaves_alone_are_notes(
+    moto_s3: S3Env, tmp_path: Path, delete: bool
+) -> None:
+    """A pull reads the local walk only to compare: a local name that cannot be a key, or
+    an unreadable folder with no key below it, is a note; with --delete, which would
+    have to delete them, an error."""
+    dst = tmp_path / "dst"
+    write_tree(dst, {"closed/mine": b"mine", "a.txt": b"old a"})
+    bad = os.path.join(os.fsencode(dst), b"bad\xff")
+    with open(bad, "wb") as f:
+        f.write(b"not a key")
+    moto_s3.put("p/a.txt", b"new a")
+    os.chmod(dst / "closed", 0)
+    flags = ["--delete"] if delete else []
+    try:
+        done = cli(
+            moto_s3.env,
+            "sync",
+            moto_s3.url("p"),
+            str(dst),
+            "--no-progress",
+            *flags,
+            preexec=without_root_powers,
+        )
+    finally:
+        os.chmod(dst / "closed", 0o755)
+    errors = error_lines(done)
+    if delete:
+        assert done.returncode == 1 and len(errors) == 2, done.stderr
+    else:
+        assert done.returncode == 0 and errors == [], done.stderr
+        assert note_lines(done.stderr), done.stderr
+    assert read_tree(dst) == {
+        "closed/mine": b"mine",
+        "a.txt": b"new a",
+        os.fsdecode(b"bad\xff"): b"not a key",
+    }
+
+
 # --- a destination that cannot be created, a source that cannot be read -----------------
 
 
