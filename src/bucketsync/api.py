@@ -119,7 +119,7 @@ def _check_root(job: Job) -> None:
 
 
 def _make_root(job: Job) -> None:
-    """Create a pull's folder once: a folder that cannot be made is one error, not one a file."""
+    """Create a pull's folder once: a folder that cannot be made is one error, not one per file."""
     if not job.push:
         try:
             job.root.mkdir(parents=True, exist_ok=True)
