@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import errno
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ListingOrderError, UsageError
+from .errors import ListingOrderError, LocalFolderError, UsageError
 from .job import Job, SyncOptions
 from .location import S3Location, parse_pair
 from .locking import folder_lock
@@ -36,6 +38,7 @@ def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
         planned = _plan(job)
         report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
         if not opts.dry_run:
+            _make_root(job)
             _transfer(job, report)
             _sweep(job, planned, report, started_at)
         _finish(job, report, started)
@@ -93,6 +96,7 @@ def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Stor
 
 
 def _plan(job: Job) -> Planned:
+    _check_root(job)
     try:
         planned = make_plan(job)
     except ListingOrderError:
@@ -100,6 +104,53 @@ def _plan(job: Job) -> Planned:
         planned = make_plan(job)
     job.state.save(job.scope, planned.records)
     return planned
+
+
+def _check_root(job: Job) -> None:
+    """Fail once, before any work, if the local folder cannot be read (a push) or,
+    as far as can be told without creating it, created (a pull)."""
+    try:
+        if job.push:
+            _readable(job.root)
+        else:
+            _creatable(job.root)
+    except OSError as e:
+        raise _folder_error(job, e) from None
+
+
+def _make_root(job: Job) -> None:
+    """Create a pull's folder once: a folder that cannot be made is one error, not one per file."""
+    if not job.push:
+        try:
+            job.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _folder_error(job, e) from None
+
+
+def _folder_error(job: Job, e: OSError) -> LocalFolderError:
+    verb = "read" if job.push else "create"
+    return LocalFolderError(f"{job.root}: cannot {verb} the folder: {e.strerror or e}")
+
+
+def _readable(root: Path) -> None:
+    """Raise the OSError a walk of root would meet: listing it, or reaching into it."""
+    with os.scandir(root) as entries:
+        first = next(entries, None)
+    if first is not None:
+        os.lstat(first.path)
+
+
+def _creatable(root: Path) -> None:
+    """Raise the OSError that creating root would meet, if its nearest ancestor shows it."""
+    existing = root
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing == root:
+        return
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
 
 def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:

@@ -30,6 +30,12 @@ class LocalFolderNotFound(NotFound):
     """The local folder named on the command line does not exist."""
 
 
+class LocalFolderError(BucketsyncError, OSError):
+    """The local folder cannot be created (a pull) or read (a push)."""
+
+    exit_code = 2
+
+
 class BucketNotFound(NotFound):
     """The bucket does not exist on this endpoint."""
 

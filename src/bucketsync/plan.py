@@ -15,7 +15,12 @@ ActionKind = Literal["upload", "download", "delete"]
 
 @dataclass(frozen=True)
 class Action:
-    """One thing to do to the destination, with the reason it is needed."""
+    """One thing to do to the destination, with the reason it is needed.
+
+    `clears`, on a delete, names the upload or download it makes way for (a file
+    where that path needs a folder, or the reverse): such deletes come first in a
+    plan and run before every transfer; all others run after the transfers.
+    """
 
     action: ActionKind
     path: str
@@ -24,13 +29,16 @@ class Action:
     local: LocalFile | None = None
     remote: RemoteObject | None = None
     digests: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    clears: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"clears": self.clears} if self.clears is not None else {}
         return {
             "action": self.action,
             "path": self.path,
             "reason": self.reason,
             "bytes": self.bytes,
+            **extra,
         }
 
 

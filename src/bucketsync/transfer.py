@@ -82,7 +82,9 @@ class Outcome:
 
 
 def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
+    """Deletes that clear a move's way first, then the moves, then the other deletes."""
     outcome = Outcome()
+    _clear_the_way(job, [a for a in plan.actions if a.clears is not None], outcome)
     moves = [a for a in plan.actions if a.action != "delete"]
     written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
     moves = _pipelined(job, moves, progress, outcome, written)
@@ -100,7 +102,7 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
             future = files.submit(_with_retries, job, action, parts, progress, breaker, retry)
             running[future] = action
         _settle(outcome, running, progress, ALL_COMPLETED)
-    deletes = [a for a in plan.actions if a.action == "delete"]
+    deletes = [a for a in plan.actions if a.action == "delete" and a.clears is None]
     if breaker.tripped and job.push:
         outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
     else:
@@ -664,6 +666,31 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
             _deleted(outcome, action.path, None)
         except OSError as e:
             _deleted(outcome, action.path, e.strerror or str(e))
+
+
+def _clear_the_way(job: Job, actions: list[Action], outcome: Outcome) -> None:
+    """Delete what stands where a move needs a folder or a file, and on a pull the
+    folders those deletes emptied (a folder holding anything else stays, and its
+    move fails)."""
+    _delete(job, actions, outcome)
+    if job.push:
+        return
+    emptied = {
+        folder
+        for a in actions
+        if a.clears is not None and a.path.startswith(a.clears + "/")
+        for folder in _folders_between(a.path, a.clears)
+    }
+    for rel in sorted(emptied, reverse=True):  # a folder sorts after its parent: inner first
+        with contextlib.suppress(OSError):
+            os.rmdir(target_path(job.root, rel))
+
+
+def _folders_between(rel: str, top: str) -> list[str]:
+    """The folders of rel from its parent up to top: `a/b/c`, `a` -> `a/b`, `a`."""
+    parts = rel.split("/")[:-1]
+    depth = top.count("/") + 1
+    return ["/".join(parts[:n]) for n in range(len(parts), depth - 1, -1)]
 
 
 def _deleted(outcome: Outcome, rel: str, error: str | None) -> None:

@@ -118,3 +118,72 @@ def test_folder_conflicts_keep_the_folder(tmp_path: Path) -> None:
     conflicts.apply(plan)
     assert [a.path for a in plan.actions] == ["a!", "a.txt", "a/b", "b", "c/d", "c0"]
     assert [p.path for p in plan.problems] == ["a", "c"]
+
+
+# (path, "src" or "dst": the side it is only on), in listing order
+SHAPED = [
+    ("a", "dst"),  # a local file where the source has the folder a/
+    ("a!", "src"),
+    ("a/b", "src"),
+    ("a/c", "src"),
+    ("k", "src"),  # a source file where the destination has the folder k/
+    ("k.txt", "dst"),
+    ("k/sub/y", "dst"),
+    ("k/x", "dst"),
+    ("z", "dst"),
+]
+
+
+def _shaped_plan(tmp_path: Path, direction: str, delete: bool) -> Plan:
+    from bucketsync.location import S3Location, SyncPair
+    from bucketsync.plan import Action
+    from bucketsync.planner import InTheWay
+
+    assert [rel for rel, _ in SHAPED] == sorted(rel for rel, _ in SHAPED)
+    plan = Plan(SyncPair(direction, tmp_path, S3Location("b")))  # type: ignore[arg-type]
+    move = "upload" if direction == "push" else "download"
+    way = InTheWay()
+    for rel, side in SHAPED:
+        way.see(rel, side == "src")
+        if side == "src":
+            plan.actions.append(Action(move, rel, "new file", 1))
+        elif delete:
+            plan.actions.append(Action("delete", rel, "only on the destination", 1))
+    way.apply(plan, direction == "push", delete)
+    return plan
+
+
+@pytest.mark.parametrize("direction", ["pull", "push"])
+def test_deletes_in_the_way_come_first_and_say_what_they_clear(
+    tmp_path: Path, direction: str
+) -> None:
+    plan = _shaped_plan(tmp_path, direction, delete=True)
+    order = [(a.action[0], a.path, a.clears) for a in plan.actions]
+    move = "u" if direction == "push" else "d"
+    assert order == [
+        ("d", "a", "a/b"),
+        ("d", "k/sub/y", "k"),
+        ("d", "k/x", "k"),
+        (move, "a!", None),
+        (move, "a/b", None),
+        (move, "a/c", None),
+        (move, "k", None),
+        ("d", "k.txt", None),
+        ("d", "z", None),
+    ]
+    assert not plan.problems
+    assert plan.actions[0].to_dict()["clears"] == "a/b"
+    assert "clears" not in plan.actions[3].to_dict()
+
+
+def test_without_delete_a_blocked_pull_is_an_error_naming_delete(tmp_path: Path) -> None:
+    plan = _shaped_plan(tmp_path, "pull", delete=False)
+    assert [a.path for a in plan.actions] == ["a!"]
+    assert [p.path for p in plan.problems] == ["a/b", "a/c", "k"]
+    assert all("--delete" in p.error for p in plan.problems)
+
+
+def test_without_delete_a_push_goes_ahead(tmp_path: Path) -> None:
+    plan = _shaped_plan(tmp_path, "push", delete=False)
+    assert [a.path for a in plan.actions] == ["a!", "a/b", "a/c", "k"]
+    assert not plan.problems

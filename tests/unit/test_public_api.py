@@ -19,6 +19,7 @@ PUBLIC = {
     "UsageError",
     "NotFound",
     "LocalFolderNotFound",
+    "LocalFolderError",
     "BucketNotFound",
     "ObjectNotFound",
     "AccessDenied",
