@@ -20,6 +20,7 @@ from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .job import DEFAULT_JOBS
 from .plan import Plan, Problem
+from .text import printable
 
 
 class _Rule(argparse.Action):
@@ -172,7 +173,7 @@ def _run(args: argparse.Namespace) -> int:
         _show_actions(report.plan, args.quiet)
         if not args.quiet:
             print(report.summary_line())
-    _show_problems(report.errors, report.plan.warnings, args.quiet)
+    _show_problems(report.plan, report.errors, args)
     return 1 if report.errors else 0
 
 
@@ -183,27 +184,32 @@ def _show_plan(plan: Plan, args: argparse.Namespace) -> None:
         _show_actions(plan, args.quiet)
         if not args.quiet:
             print(f"{len(plan)} to do ({plan.bytes} B), {plan.unchanged} unchanged")
-    _show_problems(plan.problems, plan.warnings, args.quiet)
+    _show_problems(plan, plan.problems, args)
 
 
 def _show_actions(plan: Plan, quiet: bool) -> None:
     if quiet:
         return
     for action in plan.actions:
-        print(f"{action.action:8} {action.path}  ({action.reason})")
+        print(f"{action.action:8} {printable(action.path)}  ({printable(action.reason)})")
 
 
-def _show_problems(problems: list[Problem], warnings: list[str], quiet: bool) -> None:
+def _show_problems(plan: Plan, problems: list[Problem], args: argparse.Namespace) -> None:
+    """One line per failed path; then how many were skipped."""
     for problem in problems:
         _error(f"{problem.path}: {problem.error}")
-    if warnings and not quiet:
-        print(
-            f"bucketsync: note: {len(warnings)} paths skipped, e.g. {warnings[0]}", file=sys.stderr
-        )
+    if plan.warnings and not args.quiet:
+        count = len(plan.warnings)
+        _say("note", printable(f"{count} paths skipped, e.g. {plan.warnings[0]}"))
 
 
 def _error(message: str) -> None:
-    print(f"bucketsync: error: {message}", file=sys.stderr)
+    _say("error", printable(message))
+
+
+def _say(kind: str, line: str) -> None:
+    """One line on stderr; `line` must be printable already."""
+    print(f"bucketsync: {kind}: {line}", file=sys.stderr)
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .errors import MissingDependency
+from .text import printable
 
 if TYPE_CHECKING:
     from .plan import Action, Plan, Problem
@@ -47,7 +48,7 @@ def plan_frame(plan: Plan) -> Any:
 
 
 def _title(text: str) -> str:
-    return f"<p><strong>{escape(text)}</strong></p>"
+    return f"<p><strong>{_cell(text)}</strong></p>"
 
 
 def _actions(actions: Sequence[Action]) -> str:
@@ -65,9 +66,14 @@ def _problems(problems: Sequence[Problem]) -> str:
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], total: int) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{_cell(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{_cell(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
     )
     more = f"<p>… and {total - MAX_ROWS} more</p>" if total > MAX_ROWS else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _cell(text: str) -> str:
+    """Text for a page: control and bidi characters escaped, then HTML's own."""
+    return escape(printable(text))

@@ -9,6 +9,7 @@ from typing import Any, Literal
 from .display import plan_frame, plan_html
 from .entries import LocalFile, RemoteObject
 from .location import SyncPair
+from .text import printable
 
 ActionKind = Literal["upload", "download", "delete"]
 
@@ -98,7 +99,7 @@ class Plan:
 
     def __repr__(self) -> str:
         return (
-            f"<Plan {self.source} -> {self.destination}: {self.count('upload')} upload, "
-            f"{self.count('download')} download, {self.count('delete')} delete, "
-            f"{self.unchanged} unchanged>"
+            f"<Plan {printable(self.source)} -> {printable(self.destination)}: "
+            f"{self.count('upload')} upload, {self.count('download')} download, "
+            f"{self.count('delete')} delete, {self.unchanged} unchanged>"
         )

@@ -6,11 +6,15 @@ import sys
 import threading
 from typing import Any
 
+from .text import printable
+
 
 class Progress:
     """Bytes moved and files done; silent unless enabled."""
 
-    def __init__(self, total_bytes: int, total_files: int, enabled: bool | None) -> None:
+    def __init__(
+        self, total_bytes: int, total_files: int, enabled: bool | None, desc: str = "bucketsync"
+    ) -> None:
         if enabled is None:
             enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or Jupyter
         self._lock = threading.Lock()
@@ -24,7 +28,7 @@ class Progress:
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
-                desc="bucketsync",
+                desc=printable(desc),
                 dynamic_ncols=True,
                 leave=False,
             )

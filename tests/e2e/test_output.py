@@ -1,0 +1,90 @@
+"""Human output a hostile bucket cannot abuse: escaped keys and messages."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+import unicodedata
+from pathlib import Path
+
+from botocore.exceptions import ClientError
+
+from s3env import S3Env
+
+HOSTILE = (
+    [chr(c) for c in range(1, 0x20)]
+    + ["\x7f"]
+    + [chr(c) for c in range(0x80, 0xA0)]
+    + ["\u2028", "\u2029", "\u202e"]
+)
+UNSAFE_CATEGORIES = {"Cc", "Cf", "Cs", "Zl", "Zp"}
+
+
+def run(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [sys.executable, "-m", "bucketsync", *args],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def lines(text: str) -> list[str]:
+    """Output lines; each must be free of control, format and separator characters."""
+    found = text.split("\n")
+    for line in found:
+        bad = [c for c in line if unicodedata.category(c) in UNSAFE_CATEGORIES]
+        assert not bad, f"raw {bad!r} in {line!r}"
+    return [line for line in found if line]
+
+
+def escaped(char: str) -> str:
+    """How a character is shown (written independently of bucketsync.text)."""
+    named = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+    if char in named:
+        return named[char]
+    return f"\\x{ord(char):02x}" if ord(char) < 0x100 else f"\\u{ord(char):04x}"
+
+
+def put_hostile_keys(s3: S3Env, prefix: str) -> list[str]:
+    """Put a key for each hostile character the server accepts; their names."""
+    names = []
+    for char in HOSTILE:
+        try:
+            s3.put(f"{prefix}k{char}x", b"1")
+        except ClientError:  # moto refuses a newline in a key
+            continue
+        names.append(f"k{char}x")
+    assert len(names) >= len(HOSTILE) - 2, names
+    return names
+
+
+def test_hostile_keys_are_escaped_in_sync_and_diff(moto_s3: S3Env, tmp_path: Path) -> None:
+    keys = put_hostile_keys(moto_s3, "p/")
+    moto_s3.put("p/e\x1b[2Jx", b"in the way")
+    moto_s3.put("p/u\x1b]0;\x07/../x", b"unsafe")
+    dst = tmp_path / "dst"
+    (dst / "e\x1b[2Jx").mkdir(parents=True)
+    (dst / "e\x1b[2Jx" / "keep").write_text("a folder where the key wants a file")
+    for command in ("diff", "sync"):
+        done = run(moto_s3.env, command, moto_s3.url("p"), str(dst), "--debug")
+        out, err = lines(done.stdout), lines(done.stderr)
+        for key in keys:
+            shown = "k" + escaped(key[1]) + "x"
+            assert any(line.split()[1] == shown for line in out if " " in line), (shown, out)
+        unsafe = "u\\x1b]0;\\x07/../x"
+        assert sum(unsafe in line for line in err if line.startswith("bucketsync: error:")) == 1
+    in_the_way = [line for line in err if "e\\x1b[2Jx" in line]
+    assert len(in_the_way) == 1 and in_the_way[0].startswith("bucketsync: error: e\\x1b[2Jx: ")
+    assert done.returncode == 1
+
+
+def test_a_usage_error_message_is_escaped(moto_s3: S3Env, tmp_path: Path) -> None:
+    not_a_folder = tmp_path / "f\x1b[2J\u2028x"
+    not_a_folder.write_text("a file")
+    done = run(moto_s3.env, "sync", moto_s3.url("p"), str(not_a_folder))
+    assert done.returncode == 2, done.stderr
+    (line,) = lines(done.stderr)
+    assert line == f"bucketsync: error: not a folder: {tmp_path}/f\\x1b[2J\\u2028x"
