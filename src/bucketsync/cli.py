@@ -20,7 +20,7 @@ from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .job import DEFAULT_JOBS
 from .plan import Plan, Problem
-from .text import printable
+from .text import describe, printable
 
 
 class _Rule(argparse.Action):
@@ -195,9 +195,9 @@ def _show_actions(plan: Plan, quiet: bool) -> None:
 
 
 def _show_problems(plan: Plan, problems: list[Problem], args: argparse.Namespace) -> None:
-    """One line per failed path; then how many were skipped."""
+    """One line per failed path, naming it in full; then how many were skipped."""
     for problem in problems:
-        _error(f"{problem.path}: {problem.error}")
+        _say("error", describe(problem.path, problem.error, problem.side, plan.pair))
     if plan.warnings and not args.quiet:
         count = len(plan.warnings)
         _say("note", printable(f"{count} paths skipped, e.g. {plan.warnings[0]}"))

@@ -12,6 +12,7 @@ from .location import SyncPair
 from .text import printable
 
 ActionKind = Literal["upload", "download", "delete"]
+Side = Literal["local", "remote"]  # where a problem is: the local folder, or the bucket
 
 
 @dataclass(frozen=True)
@@ -41,6 +42,7 @@ class Problem:
 
     path: str
     error: str
+    side: Side = "local"
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "error": self.error}

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError
+from .errors import BucketsyncError, side_of
 from .job import Job
 from .march import march
 from .plan import Action, ActionKind, Plan, Problem
@@ -156,7 +156,7 @@ def _safe(plan: Plan, rel: str, push: bool) -> bool:
     try:
         check_rel(rel)
     except BucketsyncError as e:
-        plan.problems.append(Problem(rel, str(e)))
+        plan.problems.append(Problem(rel, str(e), "remote"))
         return False
     return True
 
@@ -167,7 +167,7 @@ def _settle(job: Job, planned: Planned, pair: Pair, future: Future[Checked]) -> 
     try:
         checked = future.result()
     except BucketsyncError as e:
-        planned.plan.problems.append(Problem(local.rel, str(e)))
+        planned.plan.problems.append(Problem(local.rel, str(e), side_of(e)))
         return
     except OSError as e:
         planned.plan.problems.append(Problem(local.rel, f"cannot read: {e.strerror or e}"))
@@ -218,9 +218,8 @@ class FolderConflicts:
             return
         plan.actions = [a for a in plan.actions if a.path not in self._losers]
         for rel, child in self._losers.items():
-            plan.problems.append(
-                Problem(rel, f"key is also a folder (of {child!r}); only the folder is synced")
-            )
+            message = f"key is also a folder (of '{child}'); only the folder is synced"
+            plan.problems.append(Problem(rel, message, "remote"))
 
 
 def _may_contain(candidate: str, rel: str) -> bool:

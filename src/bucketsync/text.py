@@ -7,6 +7,13 @@ through `printable`; JSON needs nothing (`json.dumps` escapes control characters
 
 from __future__ import annotations
 
+import re
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from .location import SyncPair
+    from .plan import Side
+
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -34,3 +41,48 @@ def _escaped(char: str) -> str:
     if code <= 0xFFFF:
         return f"\\u{code:04x}"
     return f"\\U{code:08x}"
+
+
+def where(path: str, side: Side, pair: SyncPair) -> str:
+    """The full local path or s3:// URL of a path relative to the sync's two sides."""
+    if side == "remote":
+        return f"{pair.remote}{path}"
+    if path in ("", "."):
+        return str(pair.local)
+    return str(pair.local.joinpath(*path.split("/")))
+
+
+_PART = re.compile(r" \((part \d+)\): ")
+
+
+def describe(path: str, message: str, side: Side, pair: SyncPair) -> str:
+    """One printable line about a path: its full path or URL once, then the message.
+
+    Messages made for the API often start with the path, the object's key or the
+    path's repr; that start is dropped (and tells the side) so the path is not named
+    twice.
+    """
+    starts: list[tuple[str, Side]] = [
+        (where(path, "local", pair), "local"),
+        (where(path, "remote", pair), "remote"),
+        (pair.remote.key(path), "remote"),
+        (repr(path), side),
+        (path, side),
+    ]
+    for start, found in starts:
+        rest = _after(message, start) if start else None
+        if rest is not None:
+            message, side = rest, found
+            break
+    return printable(f"{where(path, side, pair)}: {message}")
+
+
+def _after(message: str, start: str) -> str | None:
+    """The message after `start: ` (or `start (part N): `), or None if it does not begin so."""
+    if not message.startswith(start):
+        return None
+    rest = message[len(start) :]
+    if rest.startswith(": "):
+        return rest[2:]
+    part = _PART.match(rest)
+    return f"{part[1]}: {rest[part.end() :]}" if part else None

@@ -1,4 +1,5 @@
-"""Human output a hostile bucket cannot abuse: escaped keys and messages."""
+"""Human output a hostile bucket cannot abuse: escaped keys, and whole paths
+named once."""
 
 from __future__ import annotations
 
@@ -74,11 +75,31 @@ def test_hostile_keys_are_escaped_in_sync_and_diff(moto_s3: S3Env, tmp_path: Pat
         for key in keys:
             shown = "k" + escaped(key[1]) + "x"
             assert any(line.split()[1] == shown for line in out if " " in line), (shown, out)
-        unsafe = "u\\x1b]0;\\x07/../x"
-        assert sum(unsafe in line for line in err if line.startswith("bucketsync: error:")) == 1
+        unsafe = f"bucketsync: error: {moto_s3.url('p')}/u\\x1b]0;\\x07/../x: "
+        assert sum(line.startswith(unsafe) for line in err) == 1, err
     in_the_way = [line for line in err if "e\\x1b[2Jx" in line]
-    assert len(in_the_way) == 1 and in_the_way[0].startswith("bucketsync: error: e\\x1b[2Jx: ")
+    assert in_the_way == [
+        f"bucketsync: error: {dst}/e\\x1b[2Jx: a folder is in the way of this file"
+    ]
     assert done.returncode == 1
+
+
+def test_error_names_the_folder_and_the_path_once(moto_s3: S3Env, tmp_path: Path) -> None:
+    moto_s3.put("p/d/a.txt", b"data")
+    moto_s3.put("p/../up.txt", b"unsafe")
+    dst = tmp_path / "dst"
+    (dst / "d" / "a.txt").mkdir(parents=True)
+    (dst / "d" / "a.txt" / "inside").write_text("x")
+    done = run(moto_s3.env, "sync", moto_s3.url("p"), str(dst))
+    assert done.returncode == 1
+    errors = [line for line in lines(done.stderr) if line.startswith("bucketsync: error:")]
+    assert len(errors) == 2, errors
+    folder = next(line for line in errors if "a.txt" in line)
+    assert folder.startswith(f"bucketsync: error: {dst}/d/a.txt: "), folder
+    assert folder.count("a.txt") == 1, folder
+    unsafe = next(line for line in errors if "up.txt" in line)
+    assert unsafe.startswith(f"bucketsync: error: {moto_s3.url('p')}/../up.txt: "), unsafe
+    assert unsafe.count("up.txt") == 1, unsafe
 
 
 def test_a_usage_error_message_is_escaped(moto_s3: S3Env, tmp_path: Path) -> None:

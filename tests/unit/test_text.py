@@ -15,7 +15,7 @@ from bucketsync.location import S3Location, SyncPair
 from bucketsync.plan import Action, Plan, Problem
 from bucketsync.progress import Progress
 from bucketsync.report import Report
-from bucketsync.text import printable
+from bucketsync.text import describe, printable
 
 # Every C0 control, DEL, every C1 control, the Unicode line and paragraph separators,
 # and the bidi overrides and isolates.
@@ -77,6 +77,35 @@ def test_printable_is_safe_and_reads_back(text: str) -> None:
 def test_printable_is_injective(a: str, b: str) -> None:
     if a != b:
         assert printable(a) != printable(b)
+
+
+PULL = SyncPair("pull", Path("/home/u/data"), S3Location("bkt", "p/"))
+
+
+@pytest.mark.parametrize(
+    ("message", "side", "line"),
+    [
+        ("Permission denied", "local", "/home/u/data/d/a.txt: Permission denied"),
+        ("/home/u/data/d/a.txt: changed", "remote", "/home/u/data/d/a.txt: changed"),
+        ("p/d/a.txt: access denied", "local", "s3://bkt/p/d/a.txt: access denied"),
+        ("p/d/a.txt (part 3): access denied", "local", "s3://bkt/p/d/a.txt: part 3: access denied"),
+        (
+            "'d/a.txt': absolute or empty path",
+            "remote",
+            "s3://bkt/p/d/a.txt: absolute or empty path",
+        ),
+        ("not tried", "remote", "s3://bkt/p/d/a.txt: not tried"),
+    ],
+)
+def test_describe_names_the_full_path_once(message: str, side: str, line: str) -> None:
+    shown = describe("d/a.txt", message, side, PULL)  # type: ignore[arg-type]
+    assert shown == line
+    assert shown.count("a.txt") == 1
+
+
+def test_describe_escapes_path_and_message() -> None:
+    shown = describe("a\x1b[2J\nb", "p/a\x1b[2J\nb: bad\rthing", "local", PULL)
+    assert shown == "s3://bkt/p/a\\x1b[2J\\nb: bad\\rthing"
 
 
 def _hostile_plan() -> Plan:
