@@ -22,6 +22,8 @@ from .job import DEFAULT_JOBS
 from .plan import Plan, Problem
 from .text import describe, printable
 
+NOTES_LISTED = 10  # skipped paths listed one a line; more are counted (--debug lists all)
+
 
 class _Rule(argparse.Action):
     """Collect --include and --exclude in the order given: later ones win."""
@@ -195,12 +197,26 @@ def _show_actions(plan: Plan, quiet: bool) -> None:
 
 
 def _show_problems(plan: Plan, problems: list[Problem], args: argparse.Namespace) -> None:
-    """One line per failed path, naming it in full; then how many were skipped."""
+    """One line per failed path, naming it in full; then the paths skipped on purpose."""
     for problem in problems:
         _say("error", describe(problem.path, problem.error, problem.side, plan.pair))
-    if plan.warnings and not args.quiet:
-        count = len(plan.warnings)
-        _say("note", printable(f"{count} paths skipped, e.g. {plan.warnings[0]}"))
+    if not args.quiet:
+        _show_notes(plan, args.debug)
+
+
+def _show_notes(plan: Plan, everything: bool) -> None:
+    """How many paths were skipped, and which: all of them when few, or with --debug."""
+    notes = plan.skipped
+    if not notes:
+        return
+    count = f"{len(notes)} path{'s' if len(notes) > 1 else ''} skipped"
+    if len(notes) > NOTES_LISTED and not everything:
+        first = describe(notes[0].path, notes[0].reason, notes[0].side, plan.pair)
+        _say("note", f"{count} (--debug or --json lists them all), e.g. {first}")
+        return
+    _say("note", count)
+    for note in notes:
+        _say("note", "skipped " + describe(note.path, note.reason, note.side, plan.pair))
 
 
 def _error(message: str) -> None:

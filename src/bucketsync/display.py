@@ -11,7 +11,7 @@ from .errors import MissingDependency
 from .text import printable
 
 if TYPE_CHECKING:
-    from .plan import Action, Plan, Problem
+    from .plan import Action, Note, Plan, Problem
     from .report import Report
 
 MAX_ROWS = 50
@@ -21,7 +21,7 @@ COLUMNS = ("action", "path", "reason", "bytes")
 def plan_html(plan: Plan) -> str:
     counts = ", ".join(f"{plan.count(kind)} {kind}" for kind in ("upload", "download", "delete"))
     title = f"Plan {plan.source} → {plan.destination}: {counts}, {plan.unchanged} unchanged"
-    return _title(title) + _actions(plan.actions) + _problems(plan.problems)
+    return _title(title) + _actions(plan.actions) + _problems(plan.problems) + _notes(plan)
 
 
 def report_html(report: Report) -> str:
@@ -35,6 +35,7 @@ def report_html(report: Report) -> str:
         + _table(("", "value"), rows, len(rows))
         + _actions(report.plan.actions)
         + _problems(report.errors)
+        + _notes(report.plan)
     )
 
 
@@ -63,6 +64,14 @@ def _problems(problems: Sequence[Problem]) -> str:
         return ""
     rows = ((p.path, p.error) for p in problems[:MAX_ROWS])
     return _table(("path", "error"), rows, len(problems))
+
+
+def _notes(plan: Plan) -> str:
+    notes: Sequence[Note] = plan.skipped
+    if not notes:
+        return ""
+    rows = ((n.path, n.reason) for n in notes[:MAX_ROWS])
+    return _table(("skipped", "reason"), rows, len(notes))
 
 
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], total: int) -> str:

@@ -48,6 +48,30 @@ class Problem:
         return {"path": self.path, "error": self.error}
 
 
+class Note(str):
+    """A path skipped on purpose, and why; it reads as "path: reason" where text is wanted."""
+
+    path: str
+    reason: str
+    side: Side
+
+    def __new__(cls, path: str, reason: str, side: Side = "local") -> Note:
+        note = super().__new__(cls, f"{path}: {reason}")
+        note.path, note.reason, note.side = path, reason, side
+        return note
+
+    @classmethod
+    def of(cls, warning: str) -> Note:
+        """A warning as a Note (a plain "path: reason" string is split at its first ': ')."""
+        if isinstance(warning, Note):
+            return warning
+        path, _, reason = warning.partition(": ")
+        return cls(path, reason) if reason else cls("", warning)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
+
+
 @dataclass
 class Plan:
     """The actions a sync would take; `unchanged` counts pairs found identical."""
@@ -56,7 +80,7 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # Notes: paths skipped on purpose
 
     @property
     def source(self) -> str:
@@ -79,6 +103,11 @@ class Plan:
         return sum(1 for a in self.actions if a.action == kind)
 
     @property
+    def skipped(self) -> list[Note]:
+        """The paths skipped on purpose (symbolic links, special files, ...), each with why."""
+        return [Note.of(w) for w in self.warnings]
+
+    @property
     def bytes(self) -> int:
         """Bytes the plan would move (deletes move nothing)."""
         return sum(a.bytes for a in self.actions if a.action != "delete")
@@ -90,6 +119,7 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "unchanged": self.unchanged,
             "errors": [p.to_dict() for p in self.problems],
+            "skipped": [n.to_dict() for n in self.skipped],
         }
 
     def to_pandas(self) -> Any:

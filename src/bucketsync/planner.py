@@ -16,7 +16,7 @@ from .entries import LocalFile, Record, RemoteObject
 from .errors import BucketsyncError, side_of
 from .job import Job
 from .march import march
-from .plan import Action, ActionKind, Plan, Problem
+from .plan import Action, ActionKind, Note, Plan, Problem, Side
 from .stores.local import check_rel, walk
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
@@ -66,7 +66,7 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
             plan.problems.append(Problem(rel, message))
             unread.append(rel)
         else:
-            plan.warnings.append(f"{rel}: {message}")
+            plan.warnings.append(Note(rel, message))
 
     locals_: Iterable[LocalFile] = walk(
         job.root, problem, follow_symlinks=job.options.follow_symlinks
@@ -135,10 +135,9 @@ def _spare_unread(plan: Plan, unread: list[str]) -> None:
         return
     gone = set(map(id, spared))
     plan.actions = [a for a in plan.actions if id(a) not in gone]
-    plan.warnings.append(
-        f"{spared[0].path}: not deleted, nor {len(spared) - 1} more: below a local path"
-        " that could not be read"
-    )
+    side: Side = "remote" if plan.pair.direction == "push" else "local"
+    reason = "not deleted: below a local path that could not be read"
+    plan.warnings.extend(Note(a.path, reason, side) for a in spared)
 
 
 def _is_safe(rel: str) -> bool:

@@ -75,6 +75,7 @@ class Report:
                 "seconds": round(self.seconds, 3),
             },
             "errors": [e.to_dict() for e in self.errors],
+            "skipped": [n.to_dict() for n in self.plan.skipped],
         }
 
     def summary_line(self) -> str:

@@ -1,8 +1,9 @@
-"""Human output a hostile bucket cannot abuse: escaped keys, and whole paths
-named once."""
+"""Human output a hostile bucket cannot abuse: escaped keys, whole paths named once,
+and every skipped path in --json."""
 
 from __future__ import annotations
 
+import json
 import subprocess
 import sys
 import unicodedata
@@ -62,11 +63,21 @@ def put_hostile_keys(s3: S3Env, prefix: str) -> list[str]:
     return names
 
 
+def hostile_local_tree(root: Path) -> list[str]:
+    """Symbolic links named with every hostile character (each a skipped path)."""
+    root.mkdir(parents=True, exist_ok=True)
+    names = [f"s{char}x" for char in HOSTILE]
+    for name in names:
+        (root / name).symlink_to("/nonexistent")
+    return names
+
+
 def test_hostile_keys_are_escaped_in_sync_and_diff(moto_s3: S3Env, tmp_path: Path) -> None:
     keys = put_hostile_keys(moto_s3, "p/")
     moto_s3.put("p/e\x1b[2Jx", b"in the way")
     moto_s3.put("p/u\x1b]0;\x07/../x", b"unsafe")
     dst = tmp_path / "dst"
+    notes = hostile_local_tree(dst)
     (dst / "e\x1b[2Jx").mkdir(parents=True)
     (dst / "e\x1b[2Jx" / "keep").write_text("a folder where the key wants a file")
     for command in ("diff", "sync"):
@@ -75,6 +86,9 @@ def test_hostile_keys_are_escaped_in_sync_and_diff(moto_s3: S3Env, tmp_path: Pat
         for key in keys:
             shown = "k" + escaped(key[1]) + "x"
             assert any(line.split()[1] == shown for line in out if " " in line), (shown, out)
+        for note in notes:
+            shown = f"bucketsync: note: skipped {dst}/s{escaped(note[1])}x: symbolic link"
+            assert any(line.startswith(shown) for line in err), (shown, err)
         unsafe = f"bucketsync: error: {moto_s3.url('p')}/u\\x1b]0;\\x07/../x: "
         assert sum(line.startswith(unsafe) for line in err) == 1, err
     in_the_way = [line for line in err if "e\\x1b[2Jx" in line]
@@ -109,3 +123,48 @@ def test_a_usage_error_message_is_escaped(moto_s3: S3Env, tmp_path: Path) -> Non
     assert done.returncode == 2, done.stderr
     (line,) = lines(done.stderr)
     assert line == f"bucketsync: error: not a folder: {tmp_path}/f\\x1b[2J\\u2028x"
+
+
+def links(root: Path, n: int) -> list[str]:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "real.txt").write_text("real")
+    names = [f"link{i:02}" for i in range(n)]
+    for name in names:
+        (root / name).symlink_to(root / "real.txt")
+    return names
+
+
+def test_json_lists_every_skipped_path(moto_s3: S3Env, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    names = links(src, 20)
+    for command in ("diff", "sync"):
+        done = run(moto_s3.env, command, str(src), moto_s3.url("p"), "--json")
+        assert done.returncode == 0, done.stderr
+        out = json.loads(done.stdout)
+        assert out["skipped"] == [
+            {"path": name, "reason": "symbolic link not followed (use --follow-symlinks)"}
+            for name in names
+        ]
+        assert {"source", "destination", "actions", "errors", "dry_run"} <= set(out)
+
+
+def test_human_output_counts_skipped_paths_and_lists_them_on_request(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    src = tmp_path / "src"
+    names = links(src, 20)
+    brief = lines(run(moto_s3.env, "sync", str(src), moto_s3.url("p")).stderr)
+    assert len(brief) == 1 and brief[0].startswith("bucketsync: note: 20 paths skipped"), brief
+    full = lines(run(moto_s3.env, "diff", str(src), moto_s3.url("p"), "--debug").stderr)
+    notes = [line for line in full if line.startswith("bucketsync: note:")]
+    assert notes[0] == "bucketsync: note: 20 paths skipped"
+    assert notes[1:] == [
+        f"bucketsync: note: skipped {src}/{name}: symbolic link not followed"
+        " (use --follow-symlinks)"
+        for name in names
+    ]
+    few = tmp_path / "few"
+    three = links(few, 3)
+    shown = lines(run(moto_s3.env, "sync", str(few), moto_s3.url("q")).stderr)
+    assert len(shown) == 4 and shown[0] == "bucketsync: note: 3 paths skipped", shown
+    assert all(f"{few}/{name}:" in line for name, line in zip(three, shown[1:], strict=True))

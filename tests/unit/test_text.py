@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from bucketsync import cli
 from bucketsync.location import S3Location, SyncPair
-from bucketsync.plan import Action, Plan, Problem
+from bucketsync.plan import Action, Note, Plan, Problem
 from bucketsync.progress import Progress
 from bucketsync.report import Report
 from bucketsync.text import describe, printable
@@ -112,7 +112,9 @@ def _hostile_plan() -> Plan:
     pair = SyncPair("pull", Path("/d/\x1b]0;x\x07"), S3Location("bkt", "p\u202e/"))
     actions = [Action("download", f"k{c}x", "new file", 1) for c in HOSTILE]
     problems = [Problem(f"e{c}x", f"bad{c}thing") for c in HOSTILE]
-    return Plan(pair, actions, problems=problems)
+    plan = Plan(pair, actions, problems=problems)
+    plan.warnings.extend(Note(f"s{c}x", f"why{c}") for c in HOSTILE)
+    return plan
 
 
 def test_plan_and_report_repr_are_escaped() -> None:
@@ -127,7 +129,7 @@ def test_plan_and_report_html_are_escaped() -> None:
     report = Report(plan, dry_run=False, errors=list(plan.problems))
     for page in (plan._repr_html_(), report._repr_html_()):
         assert safe(page), page
-        assert "k\\x1bx" in page and "e\\x1fx" in page
+        assert "k\\x1bx" in page and "e\\x1fx" in page and "s\\x85x" in page
         assert "bad\\x07thing" in page
 
 
@@ -135,6 +137,19 @@ def test_html_escapes_markup_after_control_characters() -> None:
     pair = SyncPair("pull", Path("/d"), S3Location("bkt"))
     plan = Plan(pair, [Action("download", "<b>\x1b&", "new file", 1)])
     assert "&lt;b&gt;\\x1b&amp;" in plan._repr_html_()
+
+
+def test_notes_are_strings_and_structured() -> None:
+    note = Note("a/link", "symbolic link not followed")
+    assert note == "a/link: symbolic link not followed" and isinstance(note, str)
+    pair = SyncPair("push", Path("/d"), S3Location("bkt"))
+    plan = Plan(pair, warnings=[note, "b: a plain warning", "no path"])
+    assert [n.to_dict() for n in plan.skipped] == [
+        {"path": "a/link", "reason": "symbolic link not followed"},
+        {"path": "b", "reason": "a plain warning"},
+        {"path": "", "reason": "no path"},
+    ]
+    assert plan.to_dict()["skipped"] == [n.to_dict() for n in plan.skipped]
 
 
 def test_any_exception_message_is_escaped_in_one_line(
