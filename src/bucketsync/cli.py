@@ -9,10 +9,11 @@ credentials, no such bucket, access denied; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import __version__, api
@@ -162,13 +163,14 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "diff":
-        plan = api.diff(args.src, args.dst, **_options(args))
-        _show_plan(plan, args)
-        if plan.problems:
-            return 1
-        return 1 if args.exit_code and plan else 0
-    report = api.sync(args.src, args.dst, **_options(args))
+    with _notices(not (args.quiet or args.json)):
+        if args.command == "diff":
+            plan = api.diff(args.src, args.dst, **_options(args))
+            _show_plan(plan, args)
+            if plan.problems:
+                return 1
+            return 1 if args.exit_code and plan else 0
+        report = api.sync(args.src, args.dst, **_options(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
@@ -226,6 +228,32 @@ def _error(message: str) -> None:
 def _say(kind: str, line: str) -> None:
     """One line on stderr; `line` must be printable already."""
     print(f"bucketsync: {kind}: {line}", file=sys.stderr)
+
+
+class _Notice(logging.Handler):
+    """Shows the API's notices (a sync waiting for a lock) that it did not show itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.INFO and getattr(record, "shown", True) is False:
+            print(f"bucketsync: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _notices(enabled: bool) -> Iterator[None]:
+    """While the API runs, say on stderr what it is waiting for (unless --quiet or --json)."""
+    if not enabled:
+        yield
+        return
+    logger, handler = logging.getLogger("bucketsync"), _Notice()
+    level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

@@ -1,16 +1,23 @@
 """Human output a hostile bucket cannot abuse: escaped keys, whole paths named once,
-and every skipped path in --json."""
+every skipped path in --json, and a sync that says it waits for another one."""
 
 from __future__ import annotations
 
+import contextlib
 import json
+import logging
+import os
 import subprocess
 import sys
+import threading
+import time
 import unicodedata
 from pathlib import Path
 
+import pytest
 from botocore.exceptions import ClientError
 
+import bucketsync
 from s3env import S3Env
 
 HOSTILE = (
@@ -168,3 +175,116 @@ def test_human_output_counts_skipped_paths_and_lists_them_on_request(
     shown = lines(run(moto_s3.env, "sync", str(few), moto_s3.url("q")).stderr)
     assert len(shown) == 4 and shown[0] == "bucketsync: note: 3 paths skipped", shown
     assert all(f"{few}/{name}:" in line for name, line in zip(three, shown[1:], strict=True))
+
+
+HOLD = """
+import sys
+from pathlib import Path
+from bucketsync.locking import folder_lock
+with folder_lock(Path(sys.argv[1])):
+    print("held", flush=True)
+    sys.stdin.read()
+"""
+
+
+class LockHolder:
+    """Another process holding the folder's lock until released (or 60 s have passed)."""
+
+    def __init__(self, env: dict[str, str], folder: Path) -> None:
+        self.proc = subprocess.Popen(
+            [sys.executable, "-c", HOLD, str(folder)],
+            env=env,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        assert self.proc.stdout is not None and self.proc.stdout.readline() == "held\n"
+        self._timer = threading.Timer(60.0, self.release)
+        self._timer.start()
+
+    def release(self) -> None:
+        self._timer.cancel()
+        assert self.proc.stdin is not None
+        with contextlib.suppress(OSError, ValueError):
+            self.proc.stdin.close()
+        self.proc.wait(30)
+
+
+WAITING = "bucketsync: waiting for another sync of {} to finish..."
+
+
+def sync_behind(holder: LockHolder, env: dict[str, str], out: Path, *args: str) -> str:
+    """Run a CLI sync while `holder` holds the lock; release it once the sync says it
+    waits (or after 5 s); return the sync's stderr."""
+    with (out / "stdout").open("w") as stdout, (out / "stderr").open("w") as stderr:
+        sync = subprocess.Popen(
+            [sys.executable, "-m", "bucketsync", "sync", *args],
+            env=env,
+            stdout=stdout,
+            stderr=stderr,
+        )
+        deadline = time.monotonic() + 5.0
+        while time.monotonic() < deadline and "waiting" not in (out / "stderr").read_text():
+            time.sleep(0.05)
+        holder.release()
+        assert sync.wait(120) == 0, (out / "stderr").read_text()
+    return (out / "stderr").read_text()
+
+
+@pytest.mark.parametrize("flags", [(), ("--no-progress",), ("--quiet",), ("--json",)])
+def test_a_sync_says_it_waits_for_another(
+    moto_s3: S3Env, tmp_path: Path, flags: tuple[str, ...]
+) -> None:
+    moto_s3.put("p/a.txt", b"a")
+    dst = tmp_path / "dst\x1b[2J"
+    dst.mkdir()
+    holder = LockHolder(moto_s3.env, dst)
+    try:
+        err = sync_behind(holder, moto_s3.env, tmp_path, moto_s3.url("p"), str(dst), *flags)
+    finally:
+        holder.release()
+    said = [line for line in lines(err) if "waiting" in line]
+    if "--quiet" in flags or "--json" in flags:
+        assert said == []
+    else:
+        assert said == [WAITING.format(f"{tmp_path}/dst\\x1b[2J")]
+    assert (dst / "a.txt").read_bytes() == b"a"
+
+
+class ReleaseOnWait(logging.Handler):
+    """Releases the holder when the sync logs that it waits."""
+
+    def __init__(self, holder: LockHolder) -> None:
+        super().__init__(logging.INFO)
+        self.holder = holder
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if "waiting" in record.getMessage():
+            self.holder.release()
+
+
+def test_the_api_logs_its_wait_and_shows_it_with_progress(
+    moto_s3: S3Env,
+    tmp_path: Path,
+    caplog: pytest.LogCaptureFixture,
+    capfd: pytest.CaptureFixture[str],
+) -> None:
+    moto_s3.put("p/a.txt", b"a")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    logger = logging.getLogger("bucketsync")
+    for progress in (False, True):
+        holder = LockHolder({**os.environ}, dst)
+        release = ReleaseOnWait(holder)
+        logger.addHandler(release)
+        try:
+            with caplog.at_level(logging.INFO, logger="bucketsync"):
+                bucketsync.sync(moto_s3.url("p"), dst, progress=progress)
+        finally:
+            logger.removeHandler(release)
+            holder.release()
+        message = f"waiting for another sync of {dst} to finish..."
+        assert [r.getMessage() for r in caplog.records if "waiting" in r.getMessage()] == [message]
+        caplog.clear()
+        err = capfd.readouterr().err
+        assert (f"bucketsync: {message}" in err) is progress, err
