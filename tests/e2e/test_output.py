@@ -81,6 +81,7 @@ def hostile_local_tree(root: Path) -> list[str]:
 
 def test_hostile_keys_are_escaped_in_sync_and_diff(moto_s3: S3Env, tmp_path: Path) -> None:
     keys = put_hostile_keys(moto_s3, "p/")
+    refused = put_hostile_keys(moto_s3, "p/u/../")  # each key fails alone, with an error
     moto_s3.put("p/e\x1b[2Jx", b"in the way")
     moto_s3.put("p/u\x1b]0;\x07/../x", b"unsafe")
     dst = tmp_path / "dst"
@@ -98,6 +99,9 @@ def test_hostile_keys_are_escaped_in_sync_and_diff(moto_s3: S3Env, tmp_path: Pat
             assert any(line.startswith(shown) for line in err), (shown, err)
         unsafe = f"bucketsync: error: {moto_s3.url('p')}/u\\x1b]0;\\x07/../x: "
         assert sum(line.startswith(unsafe) for line in err) == 1, err
+        for key in refused:
+            shown = f"bucketsync: error: {moto_s3.url('p')}/u/../k{escaped(key[1])}x: "
+            assert sum(line.startswith(shown) for line in err) == 1, (shown, err)
     in_the_way = [line for line in err if "e\\x1b[2Jx" in line]
     assert in_the_way == [
         f"bucketsync: error: {dst}/e\\x1b[2Jx: a folder is in the way of this file"
