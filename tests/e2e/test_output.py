@@ -19,6 +19,7 @@ from botocore.exceptions import ClientError
 
 import bucketsync
 from s3env import S3Env
+from s3servers import start_moto
 
 HOSTILE = (
     [chr(c) for c in range(1, 0x20)]
@@ -292,3 +293,21 @@ def test_the_api_logs_its_wait_and_shows_it_with_progress(
         caplog.clear()
         err = capfd.readouterr().err
         assert (f"bucketsync: {message}" in err) is progress, err
+
+
+def test_offline_warning_names_a_hostile_key_escaped_once() -> None:
+    server = start_moto()
+    try:
+        server.client().create_bucket(Bucket="offline-out")
+        key = "k\x1b[2J\r\u202e.txt"
+        server.client().put_object(Bucket="offline-out", Key=key, Body=b"cached")
+        m = bucketsync.Mirror("s3://offline-out/", endpoint_url=server.endpoint_url, max_attempts=1)
+        m.path(key)
+    finally:
+        server.stop()
+    with pytest.warns(bucketsync.OfflineWarning) as caught:
+        m.path(key)
+    (message,) = [str(w.message) for w in caught]
+    lines(message)
+    assert message.startswith("s3://offline-out/k\\x1b[2J\\r\\u202e.txt: "), message
+    assert message.count("k\\x1b[2J") == 1 and "using the local copy unchecked" in message
