@@ -60,6 +60,9 @@ class Note(str):
         note.path, note.reason, note.side = path, reason, side
         return note
 
+    def __getnewargs__(self) -> tuple[str, str, Side]:  # type: ignore[override]
+        return (self.path, self.reason, self.side)  # for pickle and copy
+
     @classmethod
     def of(cls, warning: str) -> Note:
         """A warning as a Note (a plain "path: reason" string is split at its first ': ')."""

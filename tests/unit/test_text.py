@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import copy
+import pickle
 import re
 import unicodedata
 from pathlib import Path
@@ -150,6 +152,8 @@ def test_notes_are_strings_and_structured() -> None:
         {"path": "", "reason": "no path"},
     ]
     assert plan.to_dict()["skipped"] == [n.to_dict() for n in plan.skipped]
+    for copied in (pickle.loads(pickle.dumps(note)), copy.deepcopy(note)):
+        assert copied == note and (copied.path, copied.reason) == (note.path, note.reason)
 
 
 def test_any_exception_message_is_escaped_in_one_line(
