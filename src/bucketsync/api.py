@@ -16,7 +16,7 @@ from .location import S3Location, parse_pair
 from .locking import folder_lock
 from .plan import Plan
 from .planner import Planned, make_plan
-from .progress import Progress
+from .progress import Progress, shown
 from .report import Report, Stats
 from .state import StateDB
 from .stores.s3 import ClientSettings, Connection, S3Store
@@ -49,7 +49,7 @@ def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
     """The folder's lock for a sync that changes things; nothing for a dry run."""
     if job.options.dry_run:
         return contextlib.nullcontext()
-    return folder_lock(job.root, job.options.lock_timeout)
+    return folder_lock(job.root, job.options.lock_timeout, show=shown(job.options.progress))
 
 
 def diff(src: str | Path, dst: str | Path, **options: Any) -> Plan:

@@ -9,10 +9,11 @@ credentials, no such bucket, access denied; 130 interrupted.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from typing import Any
 
 from . import __version__, api
@@ -20,6 +21,9 @@ from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .job import DEFAULT_JOBS
 from .plan import Plan, Problem
+from .text import describe, printable
+
+NOTES_LISTED = 10  # skipped paths listed one a line; more are counted (--debug lists all)
 
 
 class _Rule(argparse.Action):
@@ -159,20 +163,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "diff":
-        plan = api.diff(args.src, args.dst, **_options(args))
-        _show_plan(plan, args)
-        if plan.problems:
-            return 1
-        return 1 if args.exit_code and plan else 0
-    report = api.sync(args.src, args.dst, **_options(args))
+    with _notices(not (args.quiet or args.json)):
+        if args.command == "diff":
+            plan = api.diff(args.src, args.dst, **_options(args))
+            _show_plan(plan, args)
+            if plan.problems:
+                return 1
+            return 1 if args.exit_code and plan else 0
+        report = api.sync(args.src, args.dst, **_options(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         _show_actions(report.plan, args.quiet)
         if not args.quiet:
             print(report.summary_line())
-    _show_problems(report.errors, report.plan.warnings, args.quiet)
+    _show_problems(report.plan, report.errors, args)
     return 1 if report.errors else 0
 
 
@@ -183,27 +188,72 @@ def _show_plan(plan: Plan, args: argparse.Namespace) -> None:
         _show_actions(plan, args.quiet)
         if not args.quiet:
             print(f"{len(plan)} to do ({plan.bytes} B), {plan.unchanged} unchanged")
-    _show_problems(plan.problems, plan.warnings, args.quiet)
+    _show_problems(plan, plan.problems, args)
 
 
 def _show_actions(plan: Plan, quiet: bool) -> None:
     if quiet:
         return
     for action in plan.actions:
-        print(f"{action.action:8} {action.path}  ({action.reason})")
+        print(f"{action.action:8} {printable(action.path)}  ({printable(action.reason)})")
 
 
-def _show_problems(problems: list[Problem], warnings: list[str], quiet: bool) -> None:
+def _show_problems(plan: Plan, problems: list[Problem], args: argparse.Namespace) -> None:
+    """One line per failed path, naming it in full; then the paths skipped on purpose."""
     for problem in problems:
-        _error(f"{problem.path}: {problem.error}")
-    if warnings and not quiet:
-        print(
-            f"bucketsync: note: {len(warnings)} paths skipped, e.g. {warnings[0]}", file=sys.stderr
-        )
+        _say("error", describe(problem.path, problem.error, problem.side, plan.pair))
+    if not args.quiet:
+        _show_notes(plan, args.debug)
+
+
+def _show_notes(plan: Plan, everything: bool) -> None:
+    """How many paths were skipped, and which: all of them when few, or with --debug."""
+    notes = plan.skipped
+    if not notes:
+        return
+    count = f"{len(notes)} path{'s' if len(notes) > 1 else ''} skipped"
+    if len(notes) > NOTES_LISTED and not everything:
+        first = describe(notes[0].path, notes[0].reason, notes[0].side, plan.pair)
+        _say("note", f"{count} (--debug or --json lists them all), e.g. {first}")
+        return
+    _say("note", count)
+    for note in notes:
+        _say("note", "skipped " + describe(note.path, note.reason, note.side, plan.pair))
 
 
 def _error(message: str) -> None:
-    print(f"bucketsync: error: {message}", file=sys.stderr)
+    _say("error", printable(message))
+
+
+def _say(kind: str, line: str) -> None:
+    """One line on stderr; `line` must be printable already."""
+    print(f"bucketsync: {kind}: {line}", file=sys.stderr)
+
+
+class _Notice(logging.Handler):
+    """Shows the API's notices (a sync waiting for a lock) that it did not show itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.INFO and getattr(record, "shown", True) is False:
+            print(f"bucketsync: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _notices(enabled: bool) -> Iterator[None]:
+    """While the API runs, say on stderr what it is waiting for (unless --quiet or --json)."""
+    if not enabled:
+        yield
+        return
+    logger, handler = logging.getLogger("bucketsync"), _Notice()
+    level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

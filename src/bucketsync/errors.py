@@ -7,6 +7,8 @@ Every error carries the process exit code the command-line tool uses for it:
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class BucketsyncError(Exception):
     """Root of every error bucketsync raises."""
@@ -106,6 +108,13 @@ class TransferError(BucketsyncError):
 
 class MissingDependency(BucketsyncError, ImportError):
     """An optional package this feature needs is not installed."""
+
+
+def side_of(error: BaseException) -> Literal["local", "remote"]:
+    """Which side of a sync an error is about: a local file, or the bucket's object."""
+    if isinstance(error, (PathConflict, LocalChanged)) or not isinstance(error, BucketsyncError):
+        return "local"
+    return "remote"
 
 
 class OfflineWarning(UserWarning):

@@ -23,6 +23,7 @@ from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
 from .stores.local import check_rel, target_path
+from .text import describe
 
 Offline = Literal["warn", "error", "ignore"]
 OFFLINE_MODES: tuple[Offline, ...] = ("warn", "error", "ignore")
@@ -180,7 +181,7 @@ class Mirror:
             if offline == "error" or not path.is_file():
                 raise
             if offline == "warn":
-                message = f"{self.url}{rel}: {e}; using the local copy unchecked"
+                message = describe(rel, f"{e}; using the local copy unchecked", "remote", job.pair)
                 warnings.warn(message, OfflineWarning, stacklevel=3)
             return path
         if downloaded:

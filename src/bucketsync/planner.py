@@ -13,10 +13,10 @@ from dataclasses import dataclass, field, replace
 
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError
+from .errors import BucketsyncError, side_of
 from .job import Job
 from .march import march
-from .plan import Action, ActionKind, Plan, Problem
+from .plan import Action, ActionKind, Note, Plan, Problem, Side
 from .stores.local import check_rel, walk
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
@@ -83,7 +83,7 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
         if is_error and asked:
             plan.problems.append(Problem(rel, message))
         else:
-            plan.warnings.append(f"{rel}: {message}")
+            plan.warnings.append(Note(rel, message))
 
     locals_: Iterable[LocalFile] = walk(
         job.root, problem, follow_symlinks=job.options.follow_symlinks
@@ -152,10 +152,9 @@ def _spare_unread(plan: Plan, unread: list[str]) -> None:
         return
     gone = set(map(id, spared))
     plan.actions = [a for a in plan.actions if id(a) not in gone]
-    plan.warnings.append(
-        f"{spared[0].path}: not deleted, nor {len(spared) - 1} more: below a local path"
-        " that could not be read"
-    )
+    side: Side = "remote" if plan.pair.direction == "push" else "local"
+    reason = "not deleted: below a local path that could not be read"
+    plan.warnings.extend(Note(a.path, reason, side) for a in spared)
 
 
 def _is_safe(rel: str) -> bool:
@@ -173,7 +172,7 @@ def _safe(plan: Plan, rel: str, push: bool) -> bool:
     try:
         check_rel(rel)
     except BucketsyncError as e:
-        plan.problems.append(Problem(rel, str(e)))
+        plan.problems.append(Problem(rel, str(e), "remote"))
         return False
     return True
 
@@ -184,7 +183,7 @@ def _settle(job: Job, planned: Planned, pair: Pair, future: Future[Checked]) -> 
     try:
         checked = future.result()
     except BucketsyncError as e:
-        planned.plan.problems.append(Problem(local.rel, str(e)))
+        planned.plan.problems.append(Problem(local.rel, str(e), side_of(e)))
         return
     except OSError as e:
         planned.plan.problems.append(Problem(local.rel, f"cannot read: {e.strerror or e}"))
@@ -235,9 +234,8 @@ class FolderConflicts:
             return
         plan.actions = [a for a in plan.actions if a.path not in self._losers]
         for rel, child in self._losers.items():
-            plan.problems.append(
-                Problem(rel, f"key is also a folder (of {child!r}); only the folder is synced")
-            )
+            message = f"key is also a folder (of '{child}'); only the folder is synced"
+            plan.problems.append(Problem(rel, message, "remote"))
 
 
 def _may_contain(candidate: str, rel: str) -> bool:
@@ -298,7 +296,7 @@ def _clearing_first(
     for a in actions:
         if a.action == "delete" and a.path in clearing:
             move = clearing[a.path]
-            first.append(replace(a, clears=move, reason=f"in the way of {move!r} (--delete)"))
+            first.append(replace(a, clears=move, reason=f"in the way of '{move}' (--delete)"))
         elif a.action == "delete" or a.path not in refused:
             rest.append(a)
     return first + rest
@@ -307,9 +305,9 @@ def _clearing_first(
 def _blocked_message(move: str, dest: str, delete: bool) -> str:
     """Why a download is refused: a local file or folder that is not to be deleted."""
     if move.startswith(dest + "/"):
-        what = f"local file {dest!r} is in the way of its folder"
+        what = f"the local file '{dest}' is in the way of its folder"
     else:
-        what = f"local folder {move!r} is in the way (it holds {dest!r})"
+        what = f"a local folder is in the way (it holds '{dest[len(move) + 1 :]}')"
     if delete:
         return f"{what}; not downloaded: part of it could not be read, so it is not deleted"
     return f"{what}; not downloaded (sync with --delete to replace it)"

@@ -41,7 +41,7 @@ from .hashing import (
 )
 from .job import Job
 from .pipeline import Send, Sent, pipeline
-from .plan import Action, Plan, Problem
+from .plan import Action, Plan, Problem, Side
 from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
@@ -104,7 +104,7 @@ def execute(job: Job, plan: Plan, progress: Progress) -> Outcome:
         _settle(outcome, running, progress, ALL_COMPLETED)
     deletes = [a for a in plan.actions if a.action == "delete" and a.clears is None]
     if breaker.tripped and job.push:
-        outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
+        outcome.problems.extend(Problem(a.path, breaker.message(), "remote") for a in deletes)
     else:
         _delete(job, deletes, outcome)
     return outcome
@@ -212,7 +212,7 @@ def _collect(outcome: Outcome, action: Action, result: Callable[[], Record | Non
     try:
         record = result()
     except errors.BucketsyncError as e:
-        outcome.problems.append(Problem(action.path, str(e)))
+        outcome.problems.append(Problem(action.path, str(e), errors.side_of(e)))
         return
     except OSError as e:
         outcome.problems.append(Problem(action.path, f"{e.strerror or e}"))
@@ -656,7 +656,7 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
         keys = {job.store.location.key(a.path): a.path for a in actions}
         failed = job.store.delete(keys)
         for key, rel in keys.items():
-            _deleted(outcome, rel, failed.get(key))
+            _deleted(outcome, rel, failed.get(key), "remote")
         return
     for action in actions:
         try:
@@ -693,9 +693,9 @@ def _folders_between(rel: str, top: str) -> list[str]:
     return ["/".join(parts[:n]) for n in range(len(parts), depth - 1, -1)]
 
 
-def _deleted(outcome: Outcome, rel: str, error: str | None) -> None:
+def _deleted(outcome: Outcome, rel: str, error: str | None, side: Side = "local") -> None:
     if error:
-        outcome.problems.append(Problem(rel, f"cannot delete: {error}"))
+        outcome.problems.append(Problem(rel, f"cannot delete: {error}", side))
     else:
         outcome.done["delete"] += 1
         outcome.forgotten.append(rel)

@@ -295,8 +295,7 @@ def prepare_parent(
         return
     if stat.S_ISLNK(mode) and not replace_links:
         raise PathConflict(
-            f"a symbolic link is in the way of file {path}; not replaced"
-            " (--follow-symlinks replaces it)"
+            f"{path}: a symbolic link is in the way; not replaced (--follow-symlinks replaces it)"
         )
     if stat.S_ISDIR(mode):
-        raise PathConflict(f"a folder is in the way of file {path}")
+        raise PathConflict(f"{path}: a folder is in the way of this file")
