@@ -115,7 +115,8 @@ def _usable_remote(objects: Iterable[RemoteObject], plan: Plan) -> Iterator[Remo
     for obj in objects:
         if not obj.rel or obj.rel.endswith("/"):
             if obj.size:  # no file can hold it; left alone on either side, so a note
-                plan.warnings.append(f"{obj.key}: key ends with '/' and holds data; skipped")
+                reason = "key ends with '/' and holds data; skipped"
+                plan.warnings.append(Note(obj.rel, reason, "remote"))
             continue
         yield obj
 

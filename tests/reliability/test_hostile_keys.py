@@ -116,7 +116,7 @@ def pull_and_judge(s3: S3Env, prefix: str, root: Path, stored: dict[str, bytes])
         for rel in stored
         if rel not in want
         and not {rel, prefix + rel} & reported
-        and not ((rel == "" or rel.endswith("/")) and prefix + rel in noted)  # data: a note
+        and not ((rel == "" or rel.endswith("/")) and rel in noted)  # data: a note
         and not ((rel == "" or rel.endswith("/")) and not stored[rel])
     ]
     assert snapshot(root, target) == before, "something was written outside the target"
