@@ -4,8 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import random
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -14,59 +12,71 @@ from pathlib import Path
 
 from ..entries import LocalFile
 from ..errors import PathConflict, UnsafeKey
+from .tempnames import NAME_MAX, is_own_temp
+from .tempnames import TEMP_MARK as TEMP_MARK  # re-exported
+from .tempnames import is_temp_name as is_temp_name
+from .tempnames import temp_path as temp_path
 
 try:
     import fcntl
 except ImportError:  # Windows: a file open for writing cannot be removed anyway
     fcntl = None  # type: ignore[assignment]
 
-TEMP_MARK = ".bucketsync-tmp-"
-TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARK) + r"[0-9a-f]{12}", re.DOTALL)
-NAME_MAX = 255
 ORPHAN_AGE_S = 60.0  # where files cannot be locked, an orphan is one this old
 
 Report = Callable[[str, str, bool], None]  # (path, message, is_error)
+RESERVED = "name reserved for bucketsync temporary files; skipped"
 
 
 def local_file(rel: str, st: os.stat_result) -> LocalFile:
     return LocalFile(rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-def walk(root: Path, report: Report, *, follow_symlinks: bool = False) -> Iterator[LocalFile]:
+def walk(
+    root: Path, report: Report, *, follow_symlinks: bool = False, sweep: bool = False
+) -> Iterator[LocalFile]:
     """Regular files below root, sorted by relative path in code-point order.
 
     Sorting each folder by name, with folders keyed as ``name/``, gives the global
     order S3 lists keys in. What is skipped goes to `report(rel, message, is_error)`:
     errors (unreadable folders and files, names that are not UTF-8) and notes
-    (symlinks not followed, symlink loops, special files); the walk goes on.
-    Temporary files of killed runs are removed on the way.
+    (symlinks not followed, symlink loops, special files, names reserved for
+    temporary files); the walk goes on. With `sweep`, temporary files of killed runs
+    are removed on the way; without it (a dry run, a diff) the walk changes nothing.
     """
     if root.is_dir():
-        yield from _walk_dir(str(root), "", report, follow_symlinks, frozenset())
+        yield from _walk_dir(_Walk(report, follow_symlinks, sweep), str(root), "", frozenset())
+
+
+@dataclass(frozen=True)
+class _Walk:
+    report: Report
+    follow: bool
+    sweep: bool
 
 
 def _walk_dir(
-    path: str, rel_dir: str, report: Report, follow: bool, above: frozenset[tuple[int, int]]
+    walk: _Walk, path: str, rel_dir: str, above: frozenset[tuple[int, int]]
 ) -> Iterator[LocalFile]:
     try:
         here = os.stat(path)
         with os.scandir(path) as it:
-            entries = [_keyed(entry, follow) for entry in it]
+            entries = [_keyed(entry, walk.follow) for entry in it]
     except OSError as e:
-        report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
+        walk.report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
         return
     folder = (here.st_dev, here.st_ino)
     if folder in above:
-        report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
+        walk.report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
         return
     for key, entry in sorted(entries, key=lambda pair: pair[0]):
         rel = rel_dir + entry.name
-        if not _usable_name(entry, rel, report, follow):
+        if not _usable_name(walk, entry, rel):
             continue
         if key.endswith("/"):
-            yield from _walk_dir(entry.path, rel + "/", report, follow, above | {folder})
+            yield from _walk_dir(walk, entry.path, rel + "/", above | {folder})
             continue
-        file = _regular_file(entry, rel, report, follow)
+        file = _regular_file(entry, rel, walk.report, walk.follow)
         if file is not None:
             yield file
 
@@ -79,17 +89,22 @@ def _keyed(entry: os.DirEntry[str], follow: bool) -> tuple[str, os.DirEntry[str]
     return (entry.name + "/" if is_dir else entry.name), entry
 
 
-def _usable_name(entry: os.DirEntry[str], rel: str, report: Report, follow: bool) -> bool:
-    if is_temp_name(entry.name):
-        remove_orphan(entry.path)
-        return False
+def _usable_name(walk: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
     try:
         entry.name.encode("utf-8")
     except UnicodeEncodeError:
-        report(rel.encode("utf-8", "replace").decode(), "name is not valid UTF-8; skipped", True)
+        walk.report(
+            rel.encode("utf-8", "replace").decode(), "name is not valid UTF-8; skipped", True
+        )
         return False
-    if not follow and entry.is_symlink():
-        report(rel, "symbolic link not followed (use --follow-symlinks)", False)
+    if is_temp_name(entry.name):
+        if not is_own_temp(entry.name):
+            walk.report(rel, RESERVED, False)  # a user's file: never taken for an orphan
+        elif walk.sweep:
+            remove_orphan(entry.path)
+        return False
+    if not walk.follow and entry.is_symlink():
+        walk.report(rel, "symbolic link not followed (use --follow-symlinks)", False)
         return False
     return True
 
@@ -111,11 +126,6 @@ def _regular_file(
 # --- temporary files ---------------------------------------------------------------------
 
 
-def is_temp_name(name: str) -> bool:
-    """Whether a file name is one `temp_path` makes (reserved: never synced)."""
-    return TEMP_NAME.fullmatch(name) is not None
-
-
 def _make_folders(root: Path, path: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     real_root = os.path.realpath(root)
@@ -130,23 +140,12 @@ def _make_folders(root: Path, path: Path) -> None:
             raise PathConflict(f"a file is in the way of folder {folder}")
 
 
-_NAMES = random.Random()  # unpredictable enough: O_EXCL settles any collision
-
-
-def temp_path(path: Path) -> Path:
-    """A unique, recognisable temporary name next to path, within NAME_MAX."""
-    suffix = f"{TEMP_MARK}{_NAMES.getrandbits(48):012x}"
-    room = NAME_MAX - len(suffix.encode()) - 1
-    stem = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
-    return path.with_name(f".{stem}{suffix}")
-
-
 def claim_temp(final: Path) -> tuple[Path, int]:
     """Create a new temporary file next to final and lock it (flock) against walks.
 
     Returns its path and the descriptor that holds the lock; `release_temp` after the
-    rename. A walk in any process removes a temporary file whose lock is free: its
-    writer was killed.
+    rename. A sweeping walk in any process removes a temporary file whose name proves
+    it ours and whose lock is free: its writer was killed.
     """
     for _ in range(100):
         temp = temp_path(final)
@@ -202,11 +201,14 @@ def temp_file(final: Path) -> Iterator[Temp]:
 
 
 def remove_orphan(path: str) -> bool:
-    """Remove a temporary file if no process holds its lock; True if removed.
+    """Remove a temporary file bucketsync made, if no process holds its lock; True if
+    removed. A name that does not prove itself ours (`is_own_temp`) is never removed.
 
     Where locks do not work (some network file systems), only a file untouched for
     ORPHAN_AGE_S is taken for an orphan.
     """
+    if not is_own_temp(os.path.basename(path)):
+        return False
     if fcntl is None:  # Windows: a file open for writing cannot be removed
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -217,6 +219,8 @@ def remove_orphan(path: str) -> bool:
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         locked = _try_lock(fd)
         if locked is None:
             locked = time.time() - os.fstat(fd).st_mtime > ORPHAN_AGE_S
