@@ -13,6 +13,8 @@ import sys
 from collections.abc import Iterator
 from pathlib import Path
 
+import pytest
+
 import bucketsync
 import bucketsync.api
 import bucketsync.cli
@@ -94,3 +96,50 @@ def test_an_orphan_is_removed_by_a_sync_but_not_by_diff_or_a_dry_run(
     assert not any(RESERVED in w for w in plan.warnings), "our own orphan is no user file"
     assert bucketsync.sync(url, dst, progress=False).ok
     assert not orphan.exists() and not temp_files(dst) and read_tree(dst) == {"f": b"new"}
+
+
+# --- file modes ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("mask", "expected"), [(0o022, 0o644), (0o077, 0o600)])
+def test_pulled_files_follow_the_umask_without_execute_bits(
+    moto_s3: S3Env, tmp_path: Path, mask: int, expected: int
+) -> None:
+    moto_s3.put("p/new.txt", b"n")
+    moto_s3.put("p/sub/deep.txt", b"d")
+    dst = tmp_path / "dst"
+    with _umask(mask):
+        assert bucketsync.sync(moto_s3.url("p"), dst, progress=False).ok
+    assert _mode(dst / "new.txt") == expected
+    assert _mode(dst / "sub" / "deep.txt") == expected
+    assert _mode(dst / "sub") == 0o777 & ~mask  # folders keep mkdir's default
+
+
+def test_a_replaced_file_keeps_its_mode(moto_s3: S3Env, tmp_path: Path) -> None:
+    dst = tmp_path / "dst"
+    write_tree(dst, {"private": b"old secret", "script": b"old"})
+    os.chmod(dst / "private", 0o600)
+    os.chmod(dst / "script", 0o750)
+    moto_s3.put("p/private", b"new secret")
+    moto_s3.put("p/script", b"new")
+    with _umask(0o022):
+        report = bucketsync.sync(moto_s3.url("p"), dst, progress=False)
+    assert report.ok and report.downloaded == 2
+    assert (dst / "private").read_bytes() == b"new secret" and _mode(dst / "private") == 0o600
+    assert _mode(dst / "script") == 0o750
+
+
+def test_mirror_writes_create_and_keep_modes(moto_s3: S3Env, tmp_path: Path) -> None:
+    local = tmp_path / "m"
+    write_tree(local, {"kept.txt": b"one\n"})
+    os.chmod(local / "kept.txt", 0o600)
+    moto_s3.put("p/kept.txt", b"one\n")
+    m = bucketsync.Mirror(moto_s3.url("p"), local)
+    with _umask(0o022):
+        with m.open("new.txt", "w") as f:
+            f.write("fresh")
+        with m.open("kept.txt", "a") as f:
+            f.write("two\n")
+    assert _mode(local / "new.txt") == 0o644 and (local / "new.txt").read_text() == "fresh"
+    assert _mode(local / "kept.txt") == 0o600
+    assert (local / "kept.txt").read_text() == "one\ntwo\n"

@@ -145,11 +145,13 @@ def claim_temp(final: Path) -> tuple[Path, int]:
 
     Returns its path and the descriptor that holds the lock; `release_temp` after the
     rename. A sweeping walk in any process removes a temporary file whose name proves
-    it ours and whose lock is free: its writer was killed.
+    it ours and whose lock is free: its writer was killed. The file's mode is the
+    umask's, without execute bits.
     """
     for _ in range(100):
         temp = temp_path(final)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(temp, flags, 0o666)
         if _try_lock(fd) is not False and _same_file(fd, temp):
             return temp, fd
         os.close(fd)  # a walk took it for an orphan in the instant before the lock: again
@@ -182,7 +184,8 @@ class Temp:
     renamed: bool = False  # renamed into place: nothing is left to remove
 
     def replace(self, final: Path) -> None:
-        """Rename the file over final; its descriptor still names it."""
+        """Rename the file over final (keeping final's mode); its descriptor still names it."""
+        keep_mode(self.fd, final)
         os.replace(self.path, final)
         self.renamed = True
 
@@ -198,6 +201,19 @@ def temp_file(final: Path) -> Iterator[Temp]:
             os.close(temp.fd)
         else:
             release_temp(temp.path, temp.fd)
+
+
+def keep_mode(fd: int, final: Path) -> None:
+    """Give the file open at fd the permission bits of the regular file it will replace.
+
+    Set-user-ID, set-group-ID and sticky bits are not carried over to new content.
+    """
+    try:
+        st = os.lstat(final)
+    except OSError:
+        return  # nothing there (or not reachable): the new file keeps the umask's mode
+    if stat.S_ISREG(st.st_mode) and os.chmod in os.supports_fd:
+        os.chmod(fd, stat.S_IMODE(st.st_mode) & 0o777)
 
 
 def remove_orphan(path: str) -> bool:
