@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .stores.local import claim_temp, keep_mode, prepare_parent, release_temp
+from .stores.local import claim_temp, keep_mode, open_regular, prepare_parent, release_temp
 
 
 class AtomicFile:
@@ -89,6 +89,6 @@ class AtomicFile:
 
 
 def _copy_into(seed: Path, fd: int) -> None:
-    """Copy the file seed to fd's position."""
-    with open(seed, "rb") as source, open(fd, "wb", closefd=False) as out:
+    """Copy the regular file seed to fd's position (refusing a FIFO, which would hang)."""
+    with open(open_regular(seed), "rb") as source, open(fd, "wb", closefd=False) as out:
         shutil.copyfileobj(source, out)

@@ -10,14 +10,20 @@ import os
 import stat
 import subprocess
 import sys
-from collections.abc import Iterator
+import threading
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 import bucketsync
 import bucketsync.api
 import bucketsync.cli
+from bucketsync.errors import NotARegularFile
+from bucketsync.hashing import hash_file
+from bucketsync.stores.local import open_regular
 from reliability_figures import Figures
 from reliakit import read_tree, temp_files, write_tree
 from s3env import S3Env
@@ -143,3 +149,81 @@ def test_mirror_writes_create_and_keep_modes(moto_s3: S3Env, tmp_path: Path) -> 
     assert _mode(local / "new.txt") == 0o644 and (local / "new.txt").read_text() == "fresh"
     assert _mode(local / "kept.txt") == 0o600
     assert (local / "kept.txt").read_text() == "one\ntwo\n"
+
+
+# --- FIFOs --------------------------------------------------------------------------------
+
+
+def _within(seconds: float, work: Callable[[], Any], unblock: Path) -> Any:
+    """work()'s result or exception; fails if it still runs after `seconds` (a FIFO open
+    for reading waits for a writer: one is opened then, so the thread can end)."""
+    result: list[Any] = []
+
+    def run() -> None:
+        try:
+            result.append(work())
+        except BaseException as e:  # handed to the test
+            result.append(e)
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(seconds)
+    hung = thread.is_alive()
+    if hung:
+        with contextlib.suppress(OSError):
+            os.close(os.open(unblock, os.O_WRONLY | os.O_NONBLOCK))
+        thread.join(5)
+    assert not hung, f"still waiting on the FIFO {unblock} after {seconds} s"
+    return result[0]
+
+
+def test_reading_a_fifo_is_a_clear_error_not_a_hang(tmp_path: Path) -> None:
+    fifo = tmp_path / "data.csv"
+    os.mkfifo(fifo)
+    for work in (
+        lambda: hash_file(fifo, {"crc64nvme"}),
+        lambda: open_regular(fifo),
+        lambda: open_regular(fifo, follow_symlinks=True),
+    ):
+        error = _within(1.0, work, fifo)
+        assert isinstance(error, NotARegularFile), error
+        assert str(fifo) in str(error) and "FIFO" in str(error)
+
+
+def test_a_symlink_is_refused_unless_followed(tmp_path: Path) -> None:
+    (tmp_path / "real").write_bytes(b"r")
+    (tmp_path / "link").symlink_to(tmp_path / "real")
+    with pytest.raises(NotARegularFile, match="symbolic link"):
+        open_regular(tmp_path / "link")
+    fd = open_regular(tmp_path / "link", follow_symlinks=True)
+    try:
+        assert os.read(fd, 10) == b"r"
+    finally:
+        os.close(fd)
+
+
+def test_a_fifo_swapped_in_after_the_walk_is_reported_not_waited_for(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, figures: Figures
+) -> None:
+    src = tmp_path / "src"
+    write_tree(src, {"a.txt": b"a", "b.txt": b"b", "named": b"n"})
+    os.mkfifo(src / "pipe")
+    execute = bucketsync.api.execute
+
+    def swap_then_execute(job: Any, plan: Any, progress: Any) -> Any:
+        (src / "b.txt").unlink()
+        os.mkfifo(src / "b.txt")  # between the plan and its transfers
+        return execute(job, plan, progress)
+
+    monkeypatch.setattr(bucketsync.api, "execute", swap_then_execute)
+    started = time.monotonic()
+    report = _within(
+        20.0, lambda: bucketsync.sync(src, moto_s3.url("p"), progress=False), src / "b.txt"
+    )
+    assert time.monotonic() - started < 20
+    assert not isinstance(report, BaseException), report
+    assert "pipe: not a regular file; skipped" in report.plan.warnings
+    assert [e.path for e in report.errors] == ["b.txt"]
+    assert "not a regular file" in report.errors[0].error
+    assert moto_s3.keys() == ["p/a.txt", "p/named"]
+    figures.add(SECTION, cases=1, hangs=0)

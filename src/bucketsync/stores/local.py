@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import stat
 import time
@@ -11,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..entries import LocalFile
-from ..errors import PathConflict, UnsafeKey
+from ..errors import NotARegularFile, PathConflict, UnsafeKey
 from .tempnames import NAME_MAX, is_own_temp
 from .tempnames import TEMP_MARK as TEMP_MARK  # re-exported
 from .tempnames import is_temp_name as is_temp_name
@@ -269,6 +270,41 @@ def _same_file(fd: int, path: str | Path) -> bool:
         return os.path.samestat(os.fstat(fd), os.lstat(path))
     except OSError:
         return False
+
+
+def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> int:
+    """Open a local file for reading, refusing anything but a regular file; its descriptor.
+
+    The open cannot block (a FIFO swapped in for a file would wait for a writer
+    forever) and, unless `follow_symlinks`, does not follow a symbolic link at path.
+    """
+    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow_symlinks and os.path.islink(path):
+            raise NotARegularFile(f"{os.fspath(path)}: a symbolic link now; not read") from None
+        raise
+    try:
+        mode = os.fstat(fd).st_mode
+        if not stat.S_ISREG(mode):
+            raise NotARegularFile(
+                f"{os.fspath(path)}: not a regular file ({_kind(mode)}); not read"
+            )
+        if hasattr(os, "set_blocking"):
+            os.set_blocking(fd, True)
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+    kinds |= {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+    return kinds.get(stat.S_IFMT(mode), "a special file")
 
 
 # --- keys to paths -----------------------------------------------------------------------
