@@ -51,6 +51,7 @@ from .stores.local import (
     local_file,
     open_regular,
     prepare_parent,
+    remove_below,
     target_path,
     temp_file,
     write_all,
@@ -668,7 +669,7 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
         return
     for action in actions:
         try:
-            os.unlink(target_path(job.root, action.path))
+            remove_below(job.root, action.path)
             _deleted(outcome, action.path, None)
         except FileNotFoundError:
             _deleted(outcome, action.path, None)

@@ -227,3 +227,55 @@ def test_a_fifo_swapped_in_after_the_walk_is_reported_not_waited_for(
     assert "not a regular file" in report.errors[0].error
     assert moto_s3.keys() == ["p/a.txt", "p/named"]
     figures.add(SECTION, cases=1, hangs=0)
+
+
+# --- symbolic links that alias part of the folder -------------------------------------------
+
+
+def test_a_self_loop_never_makes_a_pull_flip_a_file(
+    moto_s3: S3Env, tmp_path: Path, figures: Figures
+) -> None:
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "self").symlink_to(".", target_is_directory=True)
+    moto_s3.put("p/x", b"x itself")
+    moto_s3.put("p/self/x", b"x through the loop")
+    reports = [
+        bucketsync.sync(moto_s3.url("p"), dst, follow_symlinks=True, progress=False)
+        for _ in range(2)
+    ]
+    for report in reports:
+        assert [e.path for e in report.errors] == ["self/x"]
+        assert "symbolic link" in report.errors[0].error
+        assert (dst / "x").read_bytes() == b"x itself"
+    assert reports[0].downloaded == 1 and reports[1].downloaded == 0
+    figures.add(SECTION, cases=1, files_lost=0)
+
+
+def test_a_pull_never_writes_through_a_link_to_another_folder_inside(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    dst = tmp_path / "dst"
+    write_tree(dst, {"v2/data": b"keep"})
+    (dst / "current").symlink_to("v2", target_is_directory=True)
+    moto_s3.put("p/v2/data", b"keep")
+    moto_s3.put("p/current/data", b"other content")
+    for follow in (False, True):
+        report = bucketsync.sync(moto_s3.url("p"), dst, follow_symlinks=follow, progress=False)
+        assert "current/data" in {e.path for e in report.errors}
+        assert (dst / "v2" / "data").read_bytes() == b"keep"
+
+
+def test_a_pull_delete_never_deletes_through_a_symlink(moto_s3: S3Env, tmp_path: Path) -> None:
+    outside, dst = tmp_path / "outside", tmp_path / "dst"
+    write_tree(outside, {"deep.txt": b"not the folder's to delete"})
+    write_tree(dst, {"v2/data": b"v2", "gone": b"g"})
+    (dst / "linkdir").symlink_to(outside, target_is_directory=True)
+    (dst / "current").symlink_to("v2", target_is_directory=True)
+    moto_s3.put("p/v2/data", b"v2")
+    url = moto_s3.url("p")
+    report = bucketsync.sync(url, dst, delete=True, follow_symlinks=True, progress=False)
+    assert read_tree(outside) == {"deep.txt": b"not the folder's to delete"}
+    assert (dst / "v2" / "data").read_bytes() == b"v2" and not (dst / "gone").exists()
+    assert {e.path for e in report.errors} == {"linkdir/deep.txt", "current/data"}
+    assert report.deleted == 1

@@ -135,8 +135,14 @@ def _make_folders(root: Path, path: Path) -> None:
         folder = folder / name
         with contextlib.suppress(FileExistsError):
             folder.mkdir()
-        if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
+        real = os.path.realpath(folder)
+        if os.path.commonpath([real_root, real]) != real_root:
             raise UnsafeKey(f"{path}: a symbolic link leads outside {root}")
+        if os.path.islink(folder):  # an alias of another folder inside: files would flip
+            raise UnsafeKey(
+                f"{path}: {folder} is a symbolic link to {real}, inside the folder;"
+                " not written through (it would change another path)"
+            )
         if not folder.is_dir():
             raise PathConflict(f"a file is in the way of folder {folder}")
 
@@ -329,6 +335,42 @@ def target_path(root: Path, rel: str) -> Path:
     """The final path of rel below root; raises UnsafeKey for a path that escapes."""
     check_rel(rel)
     return root.joinpath(*rel.split("/"))
+
+
+def remove_below(root: Path, rel: str) -> None:
+    """Remove the file rel below root, never through a symbolic link to a folder.
+
+    A linked folder on the way (followed by --follow-symlinks) may lead outside root
+    or to another path inside it: the file there is not this path's to delete.
+    """
+    parts = target_path(root, rel).relative_to(root).parts
+    nofollow = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if os.unlink not in os.supports_dir_fd or not hasattr(os, "O_NOFOLLOW"):
+        _refuse_links(root, parts)  # checked, then removed by path: a small window remains
+        os.unlink(root.joinpath(*parts))
+        return
+    fd = os.open(root, nofollow)
+    try:
+        for name in parts[:-1]:
+            try:
+                below = os.open(name, nofollow | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    _refuse_links(root, parts)
+                raise
+            os.close(fd)
+            fd = below
+        os.unlink(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _refuse_links(root: Path, parts: tuple[str, ...]) -> None:
+    folder = root
+    for name in parts[:-1]:
+        folder = folder / name
+        if os.path.islink(folder):
+            raise OSError(errno.ELOOP, f"{folder} is a symbolic link; not deleted through it")
 
 
 def prepare_parent(
