@@ -18,7 +18,7 @@ import secrets
 import threading
 from pathlib import Path
 
-from ..state import state_dir
+from ..state import STATE_DIR_ENV, state_dir
 
 TEMP_MARK = ".bucketsync-tmp-"
 TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARK) + r"[0-9a-f]{12,}", re.DOTALL)
@@ -28,8 +28,8 @@ KEY_BYTES = 32
 NAME_MAX = 255
 _HEX = frozenset("0123456789abcdef")
 
-_keys: dict[str, bytes] = {}  # by state folder: each is read once per process
-_keys_lock = threading.Lock()
+_macs: dict[str | None, hmac.HMAC] = {}  # by $BUCKETSYNC_STATE_DIR: one read per process
+_macs_lock = threading.Lock()
 
 
 def is_temp_name(name: str) -> bool:
@@ -57,18 +57,22 @@ def temp_path(path: Path) -> Path:
 
 
 def _tag(stem: str, nonce: str) -> str:
-    message = os.fsencode(stem) + b"/" + nonce.encode("ascii")
-    return hmac.new(_key(), message, hashlib.sha256).hexdigest()[:TAG_HEX]
+    mac = _keyed_mac().copy()
+    mac.update(os.fsencode(stem) + b"/" + nonce.encode("ascii"))
+    return mac.hexdigest()[:TAG_HEX]
 
 
-def _key() -> bytes:
-    """This user's secret for the tags (per state folder, read once per process)."""
-    folder = str(state_dir())
-    with _keys_lock:
-        key = _keys.get(folder)
-        if key is None:
-            key = _keys[folder] = _load_key(Path(folder) / KEY_FILE)
-        return key
+def _keyed_mac() -> hmac.HMAC:
+    """An HMAC-SHA256 keyed with this user's secret (read once per process and folder)."""
+    configured = os.environ.get(STATE_DIR_ENV)
+    mac = _macs.get(configured)
+    if mac is None:
+        with _macs_lock:
+            mac = _macs.get(configured)
+            if mac is None:
+                key = _load_key(state_dir() / KEY_FILE)
+                mac = _macs[configured] = hmac.new(key, digestmod=hashlib.sha256)
+    return mac
 
 
 def _load_key(path: Path) -> bytes:
