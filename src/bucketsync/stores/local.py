@@ -23,6 +23,7 @@ try:
 except ImportError:  # Windows: a file open for writing cannot be removed anyway
     fcntl = None  # type: ignore[assignment]
 
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # Windows has none (nor FIFOs to wait on)
 ORPHAN_AGE_S = 60.0  # where files cannot be locked, an orphan is one this old
 
 Report = Callable[[str, str, bool], None]  # (path, message, is_error)
@@ -284,7 +285,7 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
     The open cannot block (a FIFO swapped in for a file would wait for a writer
     forever) and, unless `follow_symlinks`, does not follow a symbolic link at path.
     """
-    flags = os.O_RDONLY | getattr(os, "O_NONBLOCK", 0) | getattr(os, "O_CLOEXEC", 0)
+    flags = os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     if not follow_symlinks:
         flags |= getattr(os, "O_NOFOLLOW", 0)
     try:
@@ -293,17 +294,12 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
         if e.errno == errno.ELOOP and not follow_symlinks and os.path.islink(path):
             raise NotARegularFile(f"{os.fspath(path)}: a symbolic link now; not read") from None
         raise
-    try:
-        mode = os.fstat(fd).st_mode
-        if not stat.S_ISREG(mode):
-            raise NotARegularFile(
-                f"{os.fspath(path)}: not a regular file ({_kind(mode)}); not read"
-            )
-        if hasattr(os, "set_blocking"):
-            os.set_blocking(fd, True)
-    except BaseException:
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
         os.close(fd)
-        raise
+        raise NotARegularFile(f"{os.fspath(path)}: not a regular file ({_kind(mode)}); not read")
+    if _NONBLOCK:
+        os.set_blocking(fd, True)
     return fd
 
 
