@@ -6,6 +6,8 @@ import os
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from bucketsync.errors import LocalFolderNotFound, UnsafeKey, UsageError
 from bucketsync.filters import Filters
@@ -74,6 +76,17 @@ def test_a_name_shaped_like_ours_but_not_made_by_us_is_never_removed(tmp_path: P
     assert sorted(notes) == sorted((name, RESERVED, False) for name in lookalikes)
     assert all((tmp_path / name).read_text() == "the user's" for name in lookalikes)
     assert is_own_temp(ours) and all(is_temp_name(n) and not is_own_temp(n) for n in lookalikes)
+
+
+@settings(max_examples=200, deadline=None, derandomize=True)
+@given(name=st.text(min_size=1, max_size=300).filter(lambda n: "/" not in n and "\x00" not in n))
+def test_only_names_bucketsync_made_prove_themselves(name: str) -> None:
+    """Any name is ours only as temp_path made it; temp_path fits NAME_MAX and is reserved."""
+    made = temp_path(Path("/d") / name).name
+    assert is_own_temp(made) and is_temp_name(made) and len(made.encode()) <= 255
+    tail = made.rpartition(TEMP_MARK)[2]
+    for forged in (name, f".{name}{TEMP_MARK}{tail}", f".{name}{TEMP_MARK}0123456789ab"):
+        assert not is_own_temp(forged) or forged == made
 
 
 def test_the_names_key_is_private_and_read_once(tmp_path: Path) -> None:
