@@ -52,33 +52,35 @@ def walk(
 
 @dataclass(frozen=True)
 class _Walk:
+    """One walk's settings: where it reports, whether it follows links and sweeps."""
+
     report: Report
     follow: bool
     sweep: bool
 
 
 def _walk_dir(
-    walk: _Walk, path: str, rel_dir: str, above: frozenset[tuple[int, int]]
+    walker: _Walk, path: str, rel_dir: str, above: frozenset[tuple[int, int]]
 ) -> Iterator[LocalFile]:
     try:
         here = os.stat(path)
         with os.scandir(path) as it:
-            entries = [_keyed(entry, walk.follow) for entry in it]
+            entries = [_keyed(entry, walker.follow) for entry in it]
     except OSError as e:
-        walk.report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
+        walker.report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
         return
     folder = (here.st_dev, here.st_ino)
     if folder in above:
-        walk.report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
+        walker.report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
         return
     for key, entry in sorted(entries, key=lambda pair: pair[0]):
         rel = rel_dir + entry.name
-        if not _usable_name(walk, entry, rel):
+        if not _usable_name(walker, entry, rel):
             continue
         if key.endswith("/"):
-            yield from _walk_dir(walk, entry.path, rel + "/", above | {folder})
+            yield from _walk_dir(walker, entry.path, rel + "/", above | {folder})
             continue
-        file = _regular_file(entry, rel, walk.report, walk.follow)
+        file = _regular_file(entry, rel, walker.report, walker.follow)
         if file is not None:
             yield file
 
@@ -91,22 +93,22 @@ def _keyed(entry: os.DirEntry[str], follow: bool) -> tuple[str, os.DirEntry[str]
     return (entry.name + "/" if is_dir else entry.name), entry
 
 
-def _usable_name(walk: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
+def _usable_name(walker: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
     try:
         entry.name.encode("utf-8")
     except UnicodeEncodeError:
-        walk.report(
+        walker.report(
             rel.encode("utf-8", "replace").decode(), "name is not valid UTF-8; skipped", True
         )
         return False
     if is_temp_name(entry.name):
         if not is_own_temp(entry.name):
-            walk.report(rel, RESERVED, False)  # a user's file: never taken for an orphan
-        elif walk.sweep:
+            walker.report(rel, RESERVED, False)  # a user's file: never taken for an orphan
+        elif walker.sweep:
             remove_orphan(entry.path)
         return False
-    if not walk.follow and entry.is_symlink():
-        walk.report(rel, "symbolic link not followed (use --follow-symlinks)", False)
+    if not walker.follow and entry.is_symlink():
+        walker.report(rel, "symbolic link not followed (use --follow-symlinks)", False)
         return False
     return True
 
