@@ -98,6 +98,10 @@ class LocalChanged(BucketsyncError):
     """A local file changed while it was being read."""
 
 
+class NotARegularFile(BucketsyncError, OSError):
+    """A local path to read is not a regular file (a FIFO, device, folder or link)."""
+
+
 class ListingOrderError(BucketsyncError):
     """A listing was not sorted, so a streaming merge would be wrong."""
 

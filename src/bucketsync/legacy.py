@@ -15,7 +15,7 @@ from .hashing import Hasher
 from .location import parse_s3_url
 from .mirror import Mirror
 from .report import Report
-from .stores.local import target_path
+from .stores.local import open_regular, target_path
 
 ETAG_PART_SIZE = 8 * 1024 * 1024
 
@@ -84,7 +84,8 @@ class LocalObjectCache:
         rel = self._rel(key) if key is not None else self._upload_rel(source)
         target = target_path(self._mirror.local, rel)
         if not target.exists() or not os.path.samefile(source, target):
-            with AtomicFile(self._mirror.local, target, "wb") as out, open(source, "rb") as f:
+            source_fd = open_regular(source, follow_symlinks=True)  # a FIFO would hang
+            with open(source_fd, "rb") as f, AtomicFile(self._mirror.local, target, "wb") as out:
                 shutil.copyfileobj(f, out)
         etag = self._mirror._push_key(rel)
         return f'"{etag}"' if etag else None

@@ -86,7 +86,10 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
             plan.warnings.append(Note(rel, message))
 
     locals_: Iterable[LocalFile] = walk(
-        job.root, problem, follow_symlinks=job.options.follow_symlinks
+        job.root,
+        problem,
+        follow_symlinks=job.options.follow_symlinks,
+        sweep=not job.options.dry_run,
     )
     listing = sorted(job.store.objects(), key=_rel) if job.presorted else job.store.objects()
     remotes: Iterable[RemoteObject] = _usable_remote(listing, plan)

@@ -46,7 +46,16 @@ from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
 from .stores.errors import translated
-from .stores.local import Temp, local_file, prepare_parent, target_path, temp_file, write_all
+from .stores.local import (
+    Temp,
+    local_file,
+    open_regular,
+    prepare_parent,
+    remove_below,
+    target_path,
+    temp_file,
+    write_all,
+)
 from .stores.s3 import put_etag, remote_facts
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -534,7 +543,8 @@ class Read:
 def _read_for_upload(job: Job, action: Action, path: Path, local: LocalFile) -> Read:
     """Read a small file (as `local` was stat'ed) whole for one PUT, with its CRC64NVME."""
     read_at = time.time_ns()
-    data = path.read_bytes()
+    with open(open_regular(path, follow_symlinks=job.options.follow_symlinks), "rb") as f:
+        data = f.read()
     if len(data) != local.size:
         raise errors.LocalChanged(f"{path}: changed while it was being read")
     crc = crc64_text(crc64nvme(data))
@@ -577,12 +587,13 @@ def _multipart_put(
 ) -> tuple[str, str]:
     crc = known  # the parts' CRCs, combined, must come to it: a change shows
     if crc is None:
-        crc = hash_file(path, {"crc64nvme"})["crc64nvme"]
+        follow = job.options.follow_symlinks
+        crc = hash_file(path, {"crc64nvme"}, follow_symlinks=follow)["crc64nvme"]
         job.stats.hashed(local.size)
     part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
     upload_id = job.store.start_multipart(key, crc)
     try:
-        with open(path, "rb") as f:
+        with open(open_regular(path, follow_symlinks=job.options.follow_symlinks), "rb") as f:
             fd = f.fileno()
             numbers = range(1, -(-local.size // part_size) + 1)
             sent = list(
@@ -660,7 +671,7 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
         return
     for action in actions:
         try:
-            os.unlink(target_path(job.root, action.path))
+            remove_below(job.root, action.path)
             _deleted(outcome, action.path, None)
         except FileNotFoundError:
             _deleted(outcome, action.path, None)

@@ -24,7 +24,7 @@ from reliakit import read_tree, temp_files
 from s3env import S3Env
 
 LINK = "escape"  # a symbolic link in the target folder, to a folder outside it
-TEMP_NAME = re.compile(r"\..*\.bucketsync-tmp-[0-9a-f]{12}", re.DOTALL)
+TEMP_NAME = re.compile(r"\..*\.bucketsync-tmp-[0-9a-f]{12,}", re.DOTALL)
 TABLE = [
     "../x",
     "a/../../x",
