@@ -51,21 +51,32 @@ def shown(value: object) -> str:
 
 class Check(Generic[T]):
     """One option's rule: `convert` gives the value to use or raises TypeError,
-    ValueError or OverflowError; `allowed` says what the option allows."""
+    ValueError or OverflowError; `allowed` says what the option allows; `parse`
+    reads a command-line string. With `none`, None is allowed too, meaning `none`."""
 
     def __init__(
-        self, allowed: str, convert: Callable[[Any], T], parse: Callable[[str], Any] = str
+        self,
+        allowed: str,
+        convert: Callable[[Any], T],
+        parse: Callable[[str], Any] = str,
+        none: str | None = None,
     ) -> None:
         self.allowed = allowed
         self.convert = convert
-        self.parse = parse  # from a command-line string to what `convert` takes
+        self.parse = parse
+        self.none = none
 
     def __call__(self, name: str, value: object) -> T:
         """The value to use for option `name`; UsageError when it is not allowed."""
+        if value is None and self.none is not None:
+            return None  # type: ignore[return-value]  # T includes None when `none` is given
         try:
             return self.convert(value)
         except (TypeError, ValueError, OverflowError):
-            raise UsageError(f"{name} must be {self.allowed}, not {shown(value)}") from None
+            allowed = (
+                self.allowed if self.none is None else f"{self.allowed}, or None ({self.none})"
+            )
+            raise UsageError(f"{name} must be {allowed}, not {shown(value)}") from None
 
     def flag(self, text: str) -> T:
         """For argparse's `type=`: the value of a command-line flag."""
@@ -79,10 +90,6 @@ def _bool(value: object) -> bool:
     if not isinstance(value, bool):
         raise TypeError
     return value
-
-
-def _optional(convert: Callable[[Any], T]) -> Callable[[Any], T | None]:
-    return lambda value: None if value is None else convert(value)
 
 
 def _int_in(low: int, high: int) -> Callable[[Any], int]:
@@ -185,7 +192,7 @@ def one_of(choices: tuple[T, ...]) -> Check[T]:
 
 
 BOOL = Check("True or False", _bool)
-OPTIONAL_BOOL = Check("True, False or None", _optional(_bool))
+OPTIONAL_BOOL = Check("True or False", _bool, none="the default")
 JOBS = Check(f"an integer from 1 to {MAX_JOBS}", _int_in(1, MAX_JOBS), int)
 ATTEMPTS = Check(f"an integer from 1 to {MAX_ATTEMPTS}", _int_in(1, MAX_ATTEMPTS), int)
 TIMEOUT = Check(
@@ -194,20 +201,21 @@ TIMEOUT = Check(
     float,
 )
 WAIT = Check(
-    "a finite number of seconds >= 0, or None (no limit)",
-    _optional(_seconds(0.0, math.inf, low_allowed=True)),
+    "a finite number of seconds >= 0",
+    _seconds(0.0, math.inf, low_allowed=True),
     float,
+    none="no limit",
 )
-URL = Check("an http:// or https:// URL with a host (and maybe a port), or None", _optional(_url))
-PROFILE = Check("a non-empty profile name, or None", _optional(_text))
+URL = Check("an http:// or https:// URL with a host (and maybe a port)", _url, none="boto3's chain")
+PROFILE = Check("a non-empty profile name", _text, none="boto3's chain")
 COMPARE = one_of(COMPARE_MODES)
 PATTERNS = Check("a str or an iterable of str (glob patterns)", _patterns)
 RULES = Check('an iterable of ("include" or "exclude", pattern str) pairs', _rules)
 SIDE = Check("a non-empty str or os.PathLike: a local folder or an s3:// URL", _side)
 # Mirror's and fetch's own arguments
-MAX_AGE = Check("a finite number of seconds >= 0, or None (check every time)", WAIT.convert)
+MAX_AGE = Check("a finite number of seconds >= 0", WAIT.convert, none="check every time")
 S3_URL = Check("an s3:// URL (a str)", _text)
-LOCAL = Check("a local folder (a non-empty str or os.PathLike), or None", _optional(_side))
+LOCAL = Check("a local folder (a non-empty str or os.PathLike)", _side, none="the cache")
 
 
 @dataclass(frozen=True)
