@@ -206,7 +206,8 @@ WAIT = Check(
     float,
     none="no limit",
 )
-URL = Check("an http:// or https:// URL with a host (and maybe a port)", _url, none="boto3's chain")
+ENDPOINT = Check("an http:// or https:// URL with a host (and maybe a port)", _url)
+URL = Check(ENDPOINT.allowed, _url, none="boto3's chain")
 PROFILE = Check("a non-empty profile name", _text, none="boto3's chain")
 COMPARE = one_of(COMPARE_MODES)
 PATTERNS = Check("a str or an iterable of str (glob patterns)", _patterns)

@@ -46,6 +46,16 @@ OPTION_NAMES = {
 # --- the world: a local tree and a bucket, and snapshots of both -----------------------
 
 
+@pytest.fixture(autouse=True)
+def _cwd_in_the_snapshot(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run in a folder below tmp_path: a bad side read as "." (e.g. "") must harm nothing
+    outside the test, and shows up in the snapshot. (Before the options were checked,
+    ``sync("s3://b/p", "", delete=True)`` emptied the current folder.)"""
+    (tmp_path / "cwd").mkdir()
+    (tmp_path / "cwd" / "keep.txt").write_text("a file in the current folder")
+    monkeypatch.chdir(tmp_path / "cwd")
+
+
 def _world(s3: S3Env, tmp_path: Path) -> tuple[Path, Path]:
     """A push source and a pull destination that a sync with --delete would both change."""
     src, dst = tmp_path / "src", tmp_path / "dst"
@@ -453,3 +463,21 @@ def test_a_state_database_of_another_schema_is_moved_aside(
     ]
     second = bucketsync.sync(src, moto_s3.url("p"), progress=False)
     assert second.uploaded == 0 and second.bytes_hashed == 0, "the new database remembers"
+
+
+def test_a_malformed_endpoint_in_the_environment_is_one_line(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    """It used to be "unexpected error (AttributeError)", as for --endpoint-url."""
+    src, _ = _world(moto_s3, tmp_path)
+    env = {**moto_s3.env, "AWS_ENDPOINT_URL": moto_s3.endpoint_url.split("://")[1]}
+    with _unchanged(moto_s3, tmp_path):
+        done = subprocess.run(
+            [sys.executable, "-m", "bucketsync", "sync", str(src), moto_s3.url("p")],
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+    assert "AWS_ENDPOINT_URL must be an http:// or https:// URL" in one_line_error(done, 2)

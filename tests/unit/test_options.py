@@ -115,11 +115,16 @@ def test_a_made_options_object_is_checked_too() -> None:
 @pytest.mark.parametrize(
     "side", [None, b"data", 3, "", "a\x00b", Path("a\x00b"), ["data"]], ids=repr
 )
-def test_a_bad_side_is_a_usage_error(side: Any, tmp_path: Path) -> None:
+def test_a_bad_side_is_a_usage_error(
+    side: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)  # "" was read as the current folder
+    (tmp_path / "keep.txt").write_text("kept")
     for args in [(side, "s3://bucket/p"), ("s3://bucket/p", side)]:
         for call in (bucketsync.sync, bucketsync.diff):
             with pytest.raises(UsageError, match=r"^(src|dst) must be a non-empty str"):
-                call(*args)
+                call(*args, delete=True, endpoint_url="http://127.0.0.1:9")
+    assert [p.name for p in tmp_path.iterdir()] == ["keep.txt"]
 
 
 def test_mirror_and_fetch_check_their_own_arguments() -> None:
