@@ -93,20 +93,19 @@ class StateDB:
     def _open(self) -> sqlite3.Connection:
         try:
             try:
-                return _connect(self.path)
+                return _connect(self.path, on_damage=self._move_aside)
             except sqlite3.OperationalError:
                 raise  # locked, unwritable, disk full: the file itself may be fine
-            except sqlite3.DatabaseError as e:
-                # A damaged database, or one of another schema, only costs a re-hash:
-                # move it aside and start again.
-                self._move_aside("other-schema" if isinstance(e, OtherSchema) else "corrupt")
+            except sqlite3.DatabaseError:  # moved aside: it only costs a re-hash
                 return _connect(self.path)
         except sqlite3.Error as e:
             raise StateError(f"cannot open the state database {self.path}: {e}") from None
 
-    def _move_aside(self, why: str) -> None:
-        """Rename the database with its WAL and shared-memory files (a stale WAL would be
-        replayed into a new database of the same name) to `<name>.<why>-<time>`."""
+    def _move_aside(self, error: sqlite3.DatabaseError) -> None:
+        """Rename a damaged database, or one of another schema, with its WAL and
+        shared-memory files (a stale WAL would be replayed into a new database of the
+        same name), to `<name>.corrupt-<time>` or `<name>.other-schema-<time>`."""
+        why = "other-schema" if isinstance(error, OtherSchema) else "corrupt"
         aside = f".{why}-{int(time.time())}"
         for suffix in ("", "-wal", "-shm"):
             path = Path(f"{self.path}{suffix}")
@@ -187,13 +186,23 @@ class StateDB:
         self.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(
+    path: Path, on_damage: Callable[[sqlite3.DatabaseError], None] | None = None
+) -> sqlite3.Connection:
+    """A connection to the database, made and checked; `on_damage` runs when it is
+    damaged or of another schema, before the connection closes (closing it first
+    would let SQLite checkpoint or delete a stale WAL)."""
     db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
     try:
         db.execute("PRAGMA busy_timeout=60000")
         _while_locked(lambda: _set_up(db))
+    except sqlite3.DatabaseError as e:
+        if on_damage is not None and not isinstance(e, sqlite3.OperationalError):
+            on_damage(e)
+        db.close()
+        raise
     except BaseException:
-        db.close()  # before the file may be moved aside
+        db.close()
         raise
     db.isolation_level = "DEFERRED"
     return db

@@ -458,9 +458,8 @@ def test_a_state_database_of_another_schema_is_moved_aside(
         db.commit()
     report = bucketsync.sync(src, moto_s3.url("p"), progress=False)
     assert report.uploaded == 2 and not report.errors
-    assert [p.name.split(".other-schema-")[0] for p in path.parent.glob("*.other-schema-*")] == [
-        "state.sqlite3"
-    ]
+    aside = {p.name.split(".other-schema-")[0] for p in path.parent.glob("*.other-schema-*")}
+    assert "state.sqlite3" in aside
     second = bucketsync.sync(src, moto_s3.url("p"), progress=False)
     assert second.uploaded == 0 and second.bytes_hashed == 0, "the new database remembers"
 
