@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import errno
 import os
 import time
@@ -10,10 +11,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ListingOrderError, LocalFolderError, UsageError
-from .job import Job, SyncOptions
+from .errors import ListingOrderError, LocalFolderError
+from .job import Job
 from .location import S3Location, parse_pair
 from .locking import folder_lock
+from .options import SIDE, SyncOptions
 from .plan import Plan
 from .planner import Planned, make_plan
 from .progress import Progress, shown
@@ -23,7 +25,7 @@ from .stores.s3 import ClientSettings, Connection, S3Store
 from .transfer import execute
 
 
-def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
+def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
     """Make DST hold what SRC holds, moving only files whose content differs.
 
     Exactly one side is an ``s3://bucket/prefix`` URL, the other a local folder.
@@ -52,29 +54,24 @@ def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
     return folder_lock(job.root, job.options.lock_timeout, show=shown(job.options.progress))
 
 
-def diff(src: str | Path, dst: str | Path, **options: Any) -> Plan:
+def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """The plan `sync` would carry out, with a reason for each action; moves nothing."""
-    opts = _options({**options, "dry_run": True})
+    opts = dataclasses.replace(_options(options), dry_run=True)
     with open_job(src, dst, opts) as job:
         return _plan(job).plan
 
 
 def _options(options: dict[str, Any]) -> SyncOptions:
-    for name in ("include", "exclude", "filter_rules"):
-        if isinstance(options.get(name), str):
-            options[name] = (options[name],)
-        elif name in options:
-            options[name] = tuple(options[name])
-    try:
-        return SyncOptions(**options)
-    except TypeError as e:
-        raise UsageError(str(e)) from None
+    """Checked options from keyword arguments (UsageError for a bad or unknown one)."""
+    return SyncOptions.from_dict(options)
 
 
 @contextlib.contextmanager
-def open_job(src: str | Path, dst: str | Path, options: SyncOptions) -> Iterator[Job]:
+def open_job(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions
+) -> Iterator[Job]:
     """Parse the two sides, make the S3 client and open the state database."""
-    pair = parse_pair(src, dst)
+    pair = parse_pair(SIDE("src", src), SIDE("dst", dst))
     stats = Stats()
     store = make_store(pair.remote, options, stats)
     with StateDB() as state:

@@ -14,12 +14,12 @@ import json
 import logging
 import sys
 from collections.abc import Iterator, Sequence
-from typing import Any
+from typing import Any, NoReturn
 
-from . import __version__, api
+from . import __version__, api, options
 from .compare import COMPARE_MODES
 from .errors import BucketsyncError
-from .job import DEFAULT_JOBS
+from .options import DEFAULT_JOBS, MAX_ATTEMPTS, MAX_JOBS
 from .plan import Plan, Problem
 from .text import describe, printable
 
@@ -35,8 +35,15 @@ class _Rule(argparse.Action):
         namespace.filter_rules = rules
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"bucketsync: error: {options.one_line(message)}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bucketsync",
         description="Keep a local folder and an S3 prefix identical, moving only what differs.",
     )
@@ -47,7 +54,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="show what would be done; do nothing")
     sync.add_argument(
         "--lock-timeout",
-        type=float,
+        type=options.WAIT.flag,
         default=None,
         metavar="SECONDS",
         help="how long to wait while another sync of the folder runs (default: no limit)",
@@ -78,13 +85,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=options.JOBS.flag,
         default=DEFAULT_JOBS,
         metavar="N",
-        help=f"parallel transfers and checks (default {DEFAULT_JOBS})",
+        help=f"parallel transfers and checks, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
     )
-    p.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: boto3's chain)")
-    p.add_argument("--profile", metavar="NAME", help="AWS profile from the shared config")
+    p.add_argument(
+        "--endpoint-url",
+        type=options.URL.flag,
+        metavar="URL",
+        help="S3 endpoint, http:// or https:// (default: boto3's chain)",
+    )
+    p.add_argument(
+        "--profile", type=options.PROFILE.flag, metavar="NAME", help="AWS profile from the config"
+    )
     p.add_argument(
         "--compare",
         choices=COMPARE_MODES,
@@ -94,24 +108,24 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
     p.add_argument(
         "--read-timeout",
-        type=float,
+        type=options.TIMEOUT.flag,
         default=60.0,
         metavar="SECONDS",
         help="give up on a request after this long without data (default 60)",
     )
     p.add_argument(
         "--connect-timeout",
-        type=float,
+        type=options.TIMEOUT.flag,
         default=10.0,
         metavar="SECONDS",
         help="give up connecting to the endpoint after this long (default 10)",
     )
     p.add_argument(
         "--max-attempts",
-        type=int,
+        type=options.ATTEMPTS.flag,
         default=5,
         metavar="N",
-        help="tries per request, the first included, before a file fails (default 5)",
+        help=f"tries per request, the first included (1 to {MAX_ATTEMPTS}, default 5)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="print errors only")

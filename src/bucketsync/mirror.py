@@ -19,6 +19,7 @@ from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError
 from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
 from .locking import folder_lock
+from .options import LOCAL, MAX_AGE, S3_URL, one_of
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
@@ -59,11 +60,12 @@ class Mirror:
         offline: Offline = "warn",
         **options: Any,
     ) -> None:
-        self.location = parse_s3_url(str(url))
+        self.location = parse_s3_url(S3_URL("url", url))
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
         self._options = dict(options)
         self._sync_options = api._options(dict(options))  # fails early on a bad option
+        local = LOCAL("local", local)
         self._given_local = None if local is None else Path(local).expanduser().absolute()
         self._local = self._given_local
         self._lock = threading.Lock()
@@ -246,7 +248,7 @@ def fetch(
     request (none within `max_age` seconds of the last check). `offline` and
     `options` are as for `Mirror`.
     """
-    location = parse_s3_url(str(url), as_folder=False)
+    location = parse_s3_url(S3_URL("url", url), as_folder=False)
     folder, _, name = location.prefix.rpartition("/")
     if not name:
         raise UsageError(f"not the URL of an object (s3://bucket/key): {url!r}")
@@ -295,15 +297,12 @@ def _rel(key: str) -> str:
     return key
 
 
+_OFFLINE = one_of(OFFLINE_MODES)
+
+
 def _max_age(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise UsageError(f"max_age must be a number of seconds >= 0, or None; not {value!r}")
-    return float(value)
+    return MAX_AGE("max_age", value)
 
 
 def _offline(value: str) -> Offline:
-    if value not in OFFLINE_MODES:
-        raise UsageError(f"offline must be one of {', '.join(OFFLINE_MODES)}, not {value!r}")
-    return value
+    return _OFFLINE("offline", value)
