@@ -1,6 +1,7 @@
 """bucketsync: keep a local folder and an S3 prefix identical, moving only what differs."""
 
 from .api import diff, sync
+from .cleanup import Cleared
 from .errors import (
     AccessDenied,
     BucketNotFound,
@@ -9,7 +10,9 @@ from .errors import (
     CredentialsError,
     EndpointError,
     FolderBusy,
+    KeptWarning,
     LocalChanged,
+    LocalFolderError,
     LocalFolderNotFound,
     MissingDependency,
     NotFound,
@@ -35,10 +38,13 @@ __all__ = [
     "BucketNotFound",
     "BucketsyncError",
     "ChecksumMismatch",
+    "Cleared",
     "CredentialsError",
     "EndpointError",
     "FolderBusy",
+    "KeptWarning",
     "LocalChanged",
+    "LocalFolderError",
     "LocalFolderNotFound",
     "LocalObjectCache",
     "Mirror",

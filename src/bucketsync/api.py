@@ -3,25 +3,29 @@
 from __future__ import annotations
 
 import contextlib
+import dataclasses
+import errno
+import os
 import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from .errors import ListingOrderError, UsageError
-from .job import Job, SyncOptions
+from .errors import ListingOrderError, LocalFolderError
+from .job import Job
 from .location import S3Location, parse_pair
 from .locking import folder_lock
+from .options import SIDE, SyncOptions
 from .plan import Plan
 from .planner import Planned, make_plan
-from .progress import Progress
+from .progress import Progress, shown
 from .report import Report, Stats
 from .state import StateDB
 from .stores.s3 import ClientSettings, Connection, S3Store
 from .transfer import Outcome, execute
 
 
-def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
+def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
     """Make DST hold what SRC holds, moving only files whose content differs.
 
     Exactly one side is an ``s3://bucket/prefix`` URL, the other a local folder.
@@ -38,6 +42,7 @@ def sync(src: str | Path, dst: str | Path, **options: Any) -> Report:
         planned = _plan(job)
         report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
         if not opts.dry_run:
+            _make_root(job)
             _transfer(job, report)
             _sweep(job, planned, report, started_at)
         _finish(job, report, started)
@@ -48,32 +53,27 @@ def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
     """The folder's lock for a sync that changes things; nothing for a dry run."""
     if job.options.dry_run:
         return contextlib.nullcontext()
-    return folder_lock(job.root, job.options.lock_timeout)
+    return folder_lock(job.root, job.options.lock_timeout, show=shown(job.options.progress))
 
 
-def diff(src: str | Path, dst: str | Path, **options: Any) -> Plan:
+def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """The plan `sync` would carry out, with a reason for each action; moves nothing."""
-    opts = _options({**options, "dry_run": True})
+    opts = dataclasses.replace(_options(options), dry_run=True)
     with open_job(src, dst, opts) as job:
         return _plan(job).plan
 
 
 def _options(options: dict[str, Any]) -> SyncOptions:
-    for name in ("include", "exclude", "filter_rules"):
-        if isinstance(options.get(name), str):
-            options[name] = (options[name],)
-        elif name in options:
-            options[name] = tuple(options[name])
-    try:
-        return SyncOptions(**options)
-    except TypeError as e:
-        raise UsageError(str(e)) from None
+    """Checked options from keyword arguments (UsageError for a bad or unknown one)."""
+    return SyncOptions.from_dict(options)
 
 
 @contextlib.contextmanager
-def open_job(src: str | Path, dst: str | Path, options: SyncOptions) -> Iterator[Job]:
+def open_job(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions
+) -> Iterator[Job]:
     """Parse the two sides, make the S3 client and open the state database."""
-    pair = parse_pair(src, dst)
+    pair = parse_pair(SIDE("src", src), SIDE("dst", dst))
     stats = Stats()
     store = make_store(pair.remote, options, stats)
     with StateDB() as state:
@@ -95,6 +95,7 @@ def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Stor
 
 
 def _plan(job: Job) -> Planned:
+    _check_root(job)
     try:
         planned = make_plan(job)
     except ListingOrderError:
@@ -102,6 +103,53 @@ def _plan(job: Job) -> Planned:
         planned = make_plan(job)
     job.state.save(job.scope, planned.records)
     return planned
+
+
+def _check_root(job: Job) -> None:
+    """Fail once, before any work, if the local folder cannot be read (a push) or,
+    as far as can be told without creating it, created (a pull)."""
+    try:
+        if job.push:
+            _readable(job.root)
+        else:
+            _creatable(job.root)
+    except OSError as e:
+        raise _folder_error(job, e) from None
+
+
+def _make_root(job: Job) -> None:
+    """Create a pull's folder once: a folder that cannot be made is one error, not one per file."""
+    if not job.push:
+        try:
+            job.root.mkdir(parents=True, exist_ok=True)
+        except OSError as e:
+            raise _folder_error(job, e) from None
+
+
+def _folder_error(job: Job, e: OSError) -> LocalFolderError:
+    verb = "read" if job.push else "create"
+    return LocalFolderError(f"{job.root}: cannot {verb} the folder: {e.strerror or e}")
+
+
+def _readable(root: Path) -> None:
+    """Raise the OSError a walk of root would meet: listing it, or reaching into it."""
+    with os.scandir(root) as entries:
+        first = next(entries, None)
+    if first is not None:
+        os.lstat(first.path)
+
+
+def _creatable(root: Path) -> None:
+    """Raise the OSError that creating root would meet, if its nearest ancestor shows it."""
+    existing = root
+    while not existing.exists() and existing.parent != existing:
+        existing = existing.parent
+    if existing == root:
+        return
+    if not existing.is_dir():
+        raise NotADirectoryError(errno.ENOTDIR, os.strerror(errno.ENOTDIR))
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES))
 
 
 def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:

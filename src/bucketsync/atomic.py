@@ -9,7 +9,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
-from .stores.local import claim_temp, prepare_parent, release_temp
+from .stores.local import claim_temp, keep_mode, open_regular, prepare_parent, release_temp
 
 
 class AtomicFile:
@@ -17,7 +17,8 @@ class AtomicFile:
 
     Readers see the old file or the new one, never a part. Leaving a ``with`` block
     by an exception discards what was written. `seed` starts from a copy of a file
-    (for append modes).
+    (for append modes). A new file gets the umask's mode without execute bits; one
+    that replaces a file keeps that file's mode.
     """
 
     def __init__(
@@ -29,8 +30,9 @@ class AtomicFile:
         self._temp, self._lock = claim_temp(path)  # locked: walks leave it alone
         try:
             if seed is not None:
-                shutil.copyfile(seed, self._temp)
-            self._file: IO[Any] = open(self._temp, mode, **kwargs)  # noqa: SIM115
+                _copy_into(seed, self._lock)
+            # Written through the claimed descriptor, which stays open to hold the lock.
+            self._file: IO[Any] = open(self._lock, mode, closefd=False, **kwargs)  # noqa: SIM115
         except BaseException:
             release_temp(self._temp, self._lock)
             raise
@@ -49,6 +51,7 @@ class AtomicFile:
         self._done = True
         try:
             self._file.close()
+            keep_mode(self._lock, self.path)
             os.replace(self._temp, self.path)
         finally:
             release_temp(self._temp, self._lock)
@@ -83,3 +86,9 @@ class AtomicFile:
 
     def __repr__(self) -> str:
         return f"<AtomicFile {str(self.path)!r} via {self._temp.name!r}>"
+
+
+def _copy_into(seed: Path, fd: int) -> None:
+    """Copy the regular file seed to fd's position (refusing a FIFO, which would hang)."""
+    with open(open_regular(seed), "rb") as source, open(fd, "wb", closefd=False) as out:
+        shutil.copyfileobj(source, out)

@@ -47,7 +47,7 @@ def _learn(job: Job, facts: Facts, verdict: Verdict) -> Facts:
         return replace(facts, head=job.store.head(facts.remote.key, part_number=part))
     names = set(verdict.need_hash) | set(facts.digests)
     path = target_path(job.root, facts.local.rel)
-    digests = hash_file(path, names, job.cancel.check)
+    digests = hash_file(path, names, job.cancel.check, follow_symlinks=job.options.follow_symlinks)
     job.stats.hashed(facts.local.size)
     after = local_file(facts.local.rel, os.stat(path))
     if after.fingerprint != facts.local.fingerprint:

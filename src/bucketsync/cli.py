@@ -10,18 +10,22 @@ credentials, no such bucket, access denied; 130 interrupted (Ctrl-C); 143 termin
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import logging
 import sys
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Iterator, Sequence
+from typing import Any, NoReturn
 
-from . import __version__, api
+from . import __version__, api, options
 from .cancel import Terminated, exit_code, leave_if_stuck, sigterm_raises
 from .compare import COMPARE_MODES
 from .errors import BucketsyncError
-from .job import DEFAULT_JOBS
+from .options import DEFAULT_JOBS, MAX_ATTEMPTS, MAX_JOBS
 from .plan import Plan, Problem
+from .text import describe, printable
+
+NOTES_LISTED = 10  # skipped paths listed one a line; more are counted (--debug lists all)
 
 
 class _Rule(argparse.Action):
@@ -33,8 +37,15 @@ class _Rule(argparse.Action):
         namespace.filter_rules = rules
 
 
+class _Parser(argparse.ArgumentParser):
+    """An argparse parser whose usage errors are one line on stderr, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"bucketsync: error: {options.one_line(message)}\n")
+
+
 def _parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="bucketsync",
         description="Keep a local folder and an S3 prefix identical, moving only what differs.",
     )
@@ -45,7 +56,7 @@ def _parser() -> argparse.ArgumentParser:
     sync.add_argument("--dry-run", action="store_true", help="show what would be done; do nothing")
     sync.add_argument(
         "--lock-timeout",
-        type=float,
+        type=options.WAIT.flag,
         default=None,
         metavar="SECONDS",
         help="how long to wait while another sync of the folder runs (default: no limit)",
@@ -76,13 +87,20 @@ def _common(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--jobs",
-        type=int,
+        type=options.JOBS.flag,
         default=DEFAULT_JOBS,
         metavar="N",
-        help=f"parallel transfers and checks (default {DEFAULT_JOBS})",
+        help=f"parallel transfers and checks, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
     )
-    p.add_argument("--endpoint-url", metavar="URL", help="S3 endpoint (default: boto3's chain)")
-    p.add_argument("--profile", metavar="NAME", help="AWS profile from the shared config")
+    p.add_argument(
+        "--endpoint-url",
+        type=options.URL.flag,
+        metavar="URL",
+        help="S3 endpoint, http:// or https:// (default: boto3's chain)",
+    )
+    p.add_argument(
+        "--profile", type=options.PROFILE.flag, metavar="NAME", help="AWS profile from the config"
+    )
     p.add_argument(
         "--compare",
         choices=COMPARE_MODES,
@@ -92,24 +110,24 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
     p.add_argument(
         "--read-timeout",
-        type=float,
+        type=options.TIMEOUT.flag,
         default=60.0,
         metavar="SECONDS",
         help="give up on a request after this long without data (default 60)",
     )
     p.add_argument(
         "--connect-timeout",
-        type=float,
+        type=options.TIMEOUT.flag,
         default=10.0,
         metavar="SECONDS",
         help="give up connecting to the endpoint after this long (default 10)",
     )
     p.add_argument(
         "--max-attempts",
-        type=int,
+        type=options.ATTEMPTS.flag,
         default=5,
         metavar="N",
-        help="tries per request, the first included, before a file fails (default 5)",
+        help=f"tries per request, the first included (1 to {MAX_ATTEMPTS}, default 5)",
     )
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
@@ -163,20 +181,21 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
-    if args.command == "diff":
-        plan = api.diff(args.src, args.dst, **_options(args))
-        _show_plan(plan, args)
-        if plan.problems:
-            return 1
-        return 1 if args.exit_code and plan else 0
-    report = api.sync(args.src, args.dst, **_options(args))
+    with _notices(not (args.quiet or args.json)):
+        if args.command == "diff":
+            plan = api.diff(args.src, args.dst, **_options(args))
+            _show_plan(plan, args)
+            if plan.problems:
+                return 1
+            return 1 if args.exit_code and plan else 0
+        report = api.sync(args.src, args.dst, **_options(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
         _show_actions(report.plan, args.quiet)
         if not args.quiet:
             print(report.summary_line())
-    _show_problems(report.errors, report.plan.warnings, args.quiet)
+    _show_problems(report.plan, report.errors, args)
     return 1 if report.errors else 0
 
 
@@ -187,27 +206,72 @@ def _show_plan(plan: Plan, args: argparse.Namespace) -> None:
         _show_actions(plan, args.quiet)
         if not args.quiet:
             print(f"{len(plan)} to do ({plan.bytes} B), {plan.unchanged} unchanged")
-    _show_problems(plan.problems, plan.warnings, args.quiet)
+    _show_problems(plan, plan.problems, args)
 
 
 def _show_actions(plan: Plan, quiet: bool) -> None:
     if quiet:
         return
     for action in plan.actions:
-        print(f"{action.action:8} {action.path}  ({action.reason})")
+        print(f"{action.action:8} {printable(action.path)}  ({printable(action.reason)})")
 
 
-def _show_problems(problems: list[Problem], warnings: list[str], quiet: bool) -> None:
+def _show_problems(plan: Plan, problems: list[Problem], args: argparse.Namespace) -> None:
+    """One line per failed path, naming it in full; then the paths skipped on purpose."""
     for problem in problems:
-        _error(f"{problem.path}: {problem.error}")
-    if warnings and not quiet:
-        print(
-            f"bucketsync: note: {len(warnings)} paths skipped, e.g. {warnings[0]}", file=sys.stderr
-        )
+        _say("error", describe(problem.path, problem.error, problem.side, plan.pair))
+    if not args.quiet:
+        _show_notes(plan, args.debug)
+
+
+def _show_notes(plan: Plan, everything: bool) -> None:
+    """How many paths were skipped, and which: all of them when few, or with --debug."""
+    notes = plan.skipped
+    if not notes:
+        return
+    count = f"{len(notes)} path{'s' if len(notes) > 1 else ''} skipped"
+    if len(notes) > NOTES_LISTED and not everything:
+        first = describe(notes[0].path, notes[0].reason, notes[0].side, plan.pair)
+        _say("note", f"{count} (--debug or --json lists them all), e.g. {first}")
+        return
+    _say("note", count)
+    for note in notes:
+        _say("note", "skipped " + describe(note.path, note.reason, note.side, plan.pair))
 
 
 def _error(message: str) -> None:
-    print(f"bucketsync: error: {message}", file=sys.stderr)
+    _say("error", printable(message))
+
+
+def _say(kind: str, line: str) -> None:
+    """One line on stderr; `line` must be printable already."""
+    print(f"bucketsync: {kind}: {line}", file=sys.stderr)
+
+
+class _Notice(logging.Handler):
+    """Shows the API's notices (a sync waiting for a lock) that it did not show itself."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.levelno == logging.INFO and getattr(record, "shown", True) is False:
+            print(f"bucketsync: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+@contextlib.contextmanager
+def _notices(enabled: bool) -> Iterator[None]:
+    """While the API runs, say on stderr what it is waiting for (unless --quiet or --json)."""
+    if not enabled:
+        yield
+        return
+    logger, handler = logging.getLogger("bucketsync"), _Notice()
+    level = logger.level
+    logger.addHandler(handler)
+    if not logger.isEnabledFor(logging.INFO):
+        logger.setLevel(logging.INFO)
+    try:
+        yield
+    finally:
+        logger.removeHandler(handler)
+        logger.setLevel(level)
 
 
 if __name__ == "__main__":

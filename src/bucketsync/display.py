@@ -8,9 +8,10 @@ from html import escape
 from typing import TYPE_CHECKING, Any
 
 from .errors import MissingDependency
+from .text import printable
 
 if TYPE_CHECKING:
-    from .plan import Action, Plan, Problem
+    from .plan import Action, Note, Plan, Problem
     from .report import Report
 
 MAX_ROWS = 50
@@ -20,7 +21,7 @@ COLUMNS = ("action", "path", "reason", "bytes")
 def plan_html(plan: Plan) -> str:
     counts = ", ".join(f"{plan.count(kind)} {kind}" for kind in ("upload", "download", "delete"))
     title = f"Plan {plan.source} → {plan.destination}: {counts}, {plan.unchanged} unchanged"
-    return _title(title) + _actions(plan.actions) + _problems(plan.problems)
+    return _title(title) + _actions(plan.actions) + _problems(plan.problems) + _notes(plan)
 
 
 def report_html(report: Report) -> str:
@@ -34,6 +35,7 @@ def report_html(report: Report) -> str:
         + _table(("", "value"), rows, len(rows))
         + _actions(report.plan.actions)
         + _problems(report.errors)
+        + _notes(report.plan)
     )
 
 
@@ -47,7 +49,7 @@ def plan_frame(plan: Plan) -> Any:
 
 
 def _title(text: str) -> str:
-    return f"<p><strong>{escape(text)}</strong></p>"
+    return f"<p><strong>{_cell(text)}</strong></p>"
 
 
 def _actions(actions: Sequence[Action]) -> str:
@@ -64,10 +66,23 @@ def _problems(problems: Sequence[Problem]) -> str:
     return _table(("path", "error"), rows, len(problems))
 
 
+def _notes(plan: Plan) -> str:
+    notes: Sequence[Note] = plan.skipped
+    if not notes:
+        return ""
+    rows = ((n.path, n.reason) for n in notes[:MAX_ROWS])
+    return _table(("skipped", "reason"), rows, len(notes))
+
+
 def _table(header: Sequence[str], rows: Iterable[Sequence[object]], total: int) -> str:
-    head = "".join(f"<th>{escape(h)}</th>" for h in header)
+    head = "".join(f"<th>{_cell(h)}</th>" for h in header)
     body = "".join(
-        "<tr>" + "".join(f"<td>{escape(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
+        "<tr>" + "".join(f"<td>{_cell(str(cell))}</td>" for cell in row) + "</tr>" for row in rows
     )
     more = f"<p>… and {total - MAX_ROWS} more</p>" if total > MAX_ROWS else ""
     return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>{more}"
+
+
+def _cell(text: str) -> str:
+    """Text for a page: control and bidi characters escaped, then HTML's own."""
+    return escape(printable(text))

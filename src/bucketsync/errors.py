@@ -7,6 +7,8 @@ Every error carries the process exit code the command-line tool uses for it:
 
 from __future__ import annotations
 
+from typing import Literal
+
 
 class BucketsyncError(Exception):
     """Root of every error bucketsync raises."""
@@ -28,6 +30,12 @@ class NotFound(BucketsyncError, FileNotFoundError):
 
 class LocalFolderNotFound(NotFound):
     """The local folder named on the command line does not exist."""
+
+
+class LocalFolderError(BucketsyncError, OSError):
+    """The local folder cannot be created (a pull) or read (a push)."""
+
+    exit_code = 2
 
 
 class BucketNotFound(NotFound):
@@ -90,6 +98,10 @@ class LocalChanged(BucketsyncError):
     """A local file changed while it was being read."""
 
 
+class NotARegularFile(BucketsyncError, OSError):
+    """A local path to read is not a regular file (a FIFO, device, folder or link)."""
+
+
 class ListingOrderError(BucketsyncError):
     """A listing was not sorted, so a streaming merge would be wrong."""
 
@@ -102,5 +114,16 @@ class MissingDependency(BucketsyncError, ImportError):
     """An optional package this feature needs is not installed."""
 
 
+def side_of(error: BaseException) -> Literal["local", "remote"]:
+    """Which side of a sync an error is about: a local file, or the bucket's object."""
+    if isinstance(error, (PathConflict, LocalChanged)) or not isinstance(error, BucketsyncError):
+        return "local"
+    return "remote"
+
+
 class OfflineWarning(UserWarning):
     """The S3 endpoint could not be reached, so a local copy was used unchecked."""
+
+
+class KeptWarning(UserWarning):
+    """A clean-up kept local files: not its own copies, or local changes not pushed."""

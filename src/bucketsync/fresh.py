@@ -85,7 +85,7 @@ def _get(job: Job, rel: str, etag: str | None, progress: bool | None) -> bool:
         job.state.mark_verified(job.scope, [rel], started)
         return False
     remote = response_object(key, job.store.location.prefix, response)
-    bar = _bar(remote.size, progress)
+    bar = _bar(remote.size, progress, rel)
     try:
         _save(job, receive(job, rel, remote, response, bar))
     finally:
@@ -115,7 +115,7 @@ def _local_change(local: LocalFile, remote: RemoteObject, record: Record | None)
 
 
 def _transfer(job: Job, action: Action, progress: bool | None) -> Record | None:
-    bar = _bar(action.bytes, progress)
+    bar = _bar(action.bytes, progress, action.path)
     try:
         record = transfer_one(job, action, bar)
     finally:
@@ -129,10 +129,10 @@ def _save(job: Job, record: Record | None) -> None:
         job.state.save(job.scope, [record])
 
 
-def _bar(size: int, enabled: bool | None) -> Progress:
+def _bar(size: int, enabled: bool | None, rel: str) -> Progress:
     if enabled is None and size < BAR_MIN_BYTES:
         enabled = False
-    return Progress(size, 1, enabled)
+    return Progress(size, 1, enabled, desc=rel)
 
 
 def _stat(rel: str, path: Path) -> LocalFile | None:

@@ -21,6 +21,8 @@ from typing import Protocol
 
 from awscrt import checksums
 
+from .stores.local import open_regular
+
 READ_SIZE = 8 * 1024 * 1024
 _CRCS: dict[str, tuple[Callable[[bytes | memoryview, int], int], int]] = {
     "crc64nvme": (checksums.crc64nvme, 8),
@@ -211,16 +213,20 @@ class InOrderHasher:
 
 
 def hash_file(
-    path: str | os.PathLike[str], names: Iterable[str], check: Callable[[], None] | None = None
+    path: str | os.PathLike[str],
+    names: Iterable[str],
+    check: Callable[[], None] | None = None,
+    *,
+    follow_symlinks: bool = False,
 ) -> dict[str, str]:
-    """Read a file once and return the digests asked for; `check()`, run after each
-    read, may raise to stop (an interrupted sync).
+    """Read a regular file once and return the digests asked for; `check()`, run after
+    each read, may raise to stop (an interrupted sync).
 
     The read buffer is sized to the file (up to READ_SIZE): allocating 8 MiB to hash
     a 1 KiB file cost more than the hashing.
     """
     hasher = Hasher(names)
-    with open(path, "rb", buffering=0) as f:
+    with open(open_regular(path, follow_symlinks=follow_symlinks), "rb", buffering=0) as f:
         size = os.fstat(f.fileno()).st_size
         buffer = bytearray(min(READ_SIZE, size + 1))  # +1: the end shows in one read
         view = memoryview(buffer)

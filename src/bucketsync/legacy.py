@@ -8,12 +8,14 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any
 
+from . import cleanup
 from .atomic import AtomicFile
+from .cleanup import Cleared
 from .hashing import Hasher
 from .location import parse_s3_url
 from .mirror import Mirror
 from .report import Report
-from .stores.local import target_path
+from .stores.local import open_regular, target_path
 
 ETAG_PART_SIZE = 8 * 1024 * 1024
 
@@ -82,7 +84,8 @@ class LocalObjectCache:
         rel = self._rel(key) if key is not None else self._upload_rel(source)
         target = target_path(self._mirror.local, rel)
         if not target.exists() or not os.path.samefile(source, target):
-            with AtomicFile(self._mirror.local, target, "wb") as out, open(source, "rb") as f:
+            source_fd = open_regular(source, follow_symlinks=True)  # a FIFO would hang
+            with open(source_fd, "rb") as f, AtomicFile(self._mirror.local, target, "wb") as out:
                 shutil.copyfileobj(f, out)
         etag = self._mirror._push_key(rel)
         return f'"{etag}"' if etag else None
@@ -123,15 +126,24 @@ class LocalObjectCache:
             self.__init__(bucket, self.prefix, self._given_path, **self._options)  # type: ignore[misc]
         return self.bucket_name
 
-    def close(self) -> None:
-        """Delete every local file of the cache (its folder), as the notebook did."""
-        self._mirror.clear()
-        if Path(self.path).resolve() not in (Path("/"), Path.home().resolve()):
-            shutil.rmtree(self.path, ignore_errors=True)
+    def close(self, *, force: bool = False) -> Cleared:
+        """Delete the cache's copies of the prefix's objects, as the notebook did.
+
+        As `Mirror.clear()`: only copies still as synced go (local changes too with
+        ``force=True``); other files, such as other prefixes' copies, stay.
+        Folders go once emptied, up to the cache folder.
+        """
+        return self._close(force, stacklevel=4)
+
+    def _close(self, force: bool, stacklevel: int) -> Cleared:
+        """`close()`; its warning points `stacklevel` frames up from `Mirror._clear`."""
+        cleared = self._mirror._clear(force, stacklevel, what="close()")
+        cleared = cleanup.prune(cleared, self._mirror.local, Path(self.path).absolute())
         self._mirror.close()
+        return cleared
 
     def __enter__(self) -> LocalObjectCache:
-        """Open without syncing; the cache folder is deleted on exit."""
+        """Open without syncing; on exit the prefix's copies are deleted, as by `close()`."""
         return self
 
     def __exit__(
@@ -140,7 +152,7 @@ class LocalObjectCache:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self.close()
+        self._close(False, stacklevel=4)
 
     def _rel(self, key: str) -> str:
         key = os.fspath(key)

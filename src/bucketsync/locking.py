@@ -10,7 +10,9 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -18,6 +20,9 @@ from filelock import FileLock, Timeout
 
 from .errors import FolderBusy
 from .state import state_dir
+from .text import printable
+
+log = logging.getLogger("bucketsync")
 
 
 def lock_path(folder: Path) -> Path:
@@ -28,13 +33,18 @@ def lock_path(folder: Path) -> Path:
 
 
 @contextlib.contextmanager
-def folder_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
-    """Hold the folder's lock; wait for it up to `timeout` seconds (None: no limit)."""
+def folder_lock(folder: Path, timeout: float | None = None, show: bool = False) -> Iterator[None]:
+    """Hold the folder's lock; wait for it up to `timeout` seconds (None: no limit).
+
+    A wait is logged (INFO, logger "bucketsync") and, when `show`, said on stderr.
+    """
     path = lock_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
     lock = FileLock(path, timeout=-1 if timeout is None else timeout)
     try:
-        lock.acquire()
+        if not _try(lock):
+            _waiting(folder, show)
+            lock.acquire()
     except Timeout:
         raise FolderBusy(
             f"another bucketsync is syncing {folder}; gave up waiting after {timeout:g} s"
@@ -43,3 +53,19 @@ def folder_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
         yield
     finally:
         lock.release()
+
+
+def _try(lock: FileLock) -> bool:
+    """Take the lock if it is free at once."""
+    try:
+        lock.acquire(timeout=0)
+    except Timeout:
+        return False
+    return True
+
+
+def _waiting(folder: Path, show: bool) -> None:
+    message = f"waiting for another sync of {printable(str(folder))} to finish..."
+    log.info(message, extra={"shown": show})
+    if show:
+        print(f"bucketsync: {message}", file=sys.stderr, flush=True)

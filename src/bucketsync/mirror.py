@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import threading
 import time
 import warnings
@@ -12,16 +11,20 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, cast
 
-from . import api, fresh
+from . import api, cleanup, fresh
 from .atomic import AtomicFile
 from .cachedir import default_folder, key_lock
+from .cleanup import Cleared
 from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError
 from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
+from .locking import folder_lock
+from .options import LOCAL, MAX_AGE, S3_URL, one_of
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
 from .stores.local import check_rel, target_path
+from .text import describe
 
 Offline = Literal["warn", "error", "ignore"]
 OFFLINE_MODES: tuple[Offline, ...] = ("warn", "error", "ignore")
@@ -57,11 +60,12 @@ class Mirror:
         offline: Offline = "warn",
         **options: Any,
     ) -> None:
-        self.location = parse_s3_url(str(url))
+        self.location = parse_s3_url(S3_URL("url", url))
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
         self._options = dict(options)
         self._sync_options = api._options(dict(options))  # fails early on a bad option
+        local = LOCAL("local", local)
         self._given_local = None if local is None else Path(local).expanduser().absolute()
         self._local = self._given_local
         self._lock = threading.Lock()
@@ -137,14 +141,16 @@ class Mirror:
             return api.diff(self.local, self.url, **merged)
         raise UsageError(f"direction must be 'pull' or 'push', not {direction!r}")
 
-    def clear(self) -> None:
-        """Delete the local folder with every local copy, and forget their state."""
-        job = self._open()
-        root = job.root.resolve()
-        if root == Path(root.anchor) or root == Path.home().resolve():
-            raise UsageError(f"refusing to delete {root}")
-        job.state.forget(job.scope, [r.rel for r in job.state.records(job.scope)])
-        shutil.rmtree(root, ignore_errors=True)
+    def clear(self, *, force: bool = False) -> Cleared:
+        """Delete the local copies this Mirror synced, forget their state, keep the rest.
+
+        A copy goes only while it is still the version synced (same fingerprint, else
+        same CRC64NVME); a local change not pushed goes only with ``force=True``.
+        Files never synced and symbolic links (never followed) stay; folders go once
+        emptied. What was kept is named in a `KeptWarning`; the result lists what was
+        removed and kept, with reasons.
+        """
+        return self._clear(force, stacklevel=3, what="clear()")
 
     def close(self) -> None:
         """Release the client and the state database (they reopen when needed)."""
@@ -160,6 +166,16 @@ class Mirror:
                 self._local = self._job.root
             return self._job
 
+    def _clear(self, force: bool, stacklevel: int, what: str) -> Cleared:
+        """`clear()`; its warning (about `what`) points `stacklevel` frames up from here."""
+        if not isinstance(force, bool):
+            raise UsageError(f"force must be True or False, not {force!r}")
+        job = self._open()
+        with folder_lock(job.root, self._sync_options.lock_timeout):
+            cleared = cleanup.clean_up(job.root, job.state, job.scope, force=force)
+        cleanup.warn_kept(cleared, job.root, what, stacklevel)
+        return cleared
+
     def _refresh(self, job: Job, rel: str, path: Path, offline: Offline) -> Path:
         try:
             downloaded = fresh.refresh(job, rel, self._sync_options.progress)
@@ -167,7 +183,7 @@ class Mirror:
             if offline == "error" or not path.is_file():
                 raise
             if offline == "warn":
-                message = f"{self.url}{rel}: {e}; using the local copy unchecked"
+                message = describe(rel, f"{e}; using the local copy unchecked", "remote", job.pair)
                 warnings.warn(message, OfflineWarning, stacklevel=3)
             return path
         if downloaded:
@@ -232,7 +248,7 @@ def fetch(
     request (none within `max_age` seconds of the last check). `offline` and
     `options` are as for `Mirror`.
     """
-    location = parse_s3_url(str(url), as_folder=False)
+    location = parse_s3_url(S3_URL("url", url), as_folder=False)
     folder, _, name = location.prefix.rpartition("/")
     if not name:
         raise UsageError(f"not the URL of an object (s3://bucket/key): {url!r}")
@@ -281,15 +297,12 @@ def _rel(key: str) -> str:
     return key
 
 
+_OFFLINE = one_of(OFFLINE_MODES)
+
+
 def _max_age(value: float | None) -> float | None:
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise UsageError(f"max_age must be a number of seconds >= 0, or None; not {value!r}")
-    return float(value)
+    return MAX_AGE("max_age", value)
 
 
 def _offline(value: str) -> Offline:
-    if value not in OFFLINE_MODES:
-        raise UsageError(f"offline must be one of {', '.join(OFFLINE_MODES)}, not {value!r}")
-    return value
+    return _OFFLINE("offline", value)

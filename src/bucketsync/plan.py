@@ -9,13 +9,20 @@ from typing import Any, Literal
 from .display import plan_frame, plan_html
 from .entries import LocalFile, RemoteObject
 from .location import SyncPair
+from .text import printable
 
 ActionKind = Literal["upload", "download", "delete"]
+Side = Literal["local", "remote"]  # where a problem is: the local folder, or the bucket
 
 
 @dataclass(frozen=True)
 class Action:
-    """One thing to do to the destination, with the reason it is needed."""
+    """One thing to do to the destination, with the reason it is needed.
+
+    `clears`, on a delete, names the upload or download it makes way for (a file
+    where that path needs a folder, or the reverse): such deletes come first in a
+    plan and run before every transfer; all others run after the transfers.
+    """
 
     action: ActionKind
     path: str
@@ -24,13 +31,16 @@ class Action:
     local: LocalFile | None = None
     remote: RemoteObject | None = None
     digests: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
+    clears: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
+        extra = {"clears": self.clears} if self.clears is not None else {}
         return {
             "action": self.action,
             "path": self.path,
             "reason": self.reason,
             "bytes": self.bytes,
+            **extra,
         }
 
 
@@ -40,9 +50,37 @@ class Problem:
 
     path: str
     error: str
+    side: Side = "local"
 
     def to_dict(self) -> dict[str, str]:
         return {"path": self.path, "error": self.error}
+
+
+class Note(str):
+    """A path skipped on purpose, and why; it reads as "path: reason" where text is wanted."""
+
+    path: str
+    reason: str
+    side: Side
+
+    def __new__(cls, path: str, reason: str, side: Side = "local") -> Note:
+        note = super().__new__(cls, f"{path}: {reason}")
+        note.path, note.reason, note.side = path, reason, side
+        return note
+
+    def __getnewargs__(self) -> tuple[str, str, Side]:  # type: ignore[override]
+        return (self.path, self.reason, self.side)  # for pickle and copy
+
+    @classmethod
+    def of(cls, warning: str) -> Note:
+        """A warning as a Note (a plain "path: reason" string is split at its first ': ')."""
+        if isinstance(warning, Note):
+            return warning
+        path, _, reason = warning.partition(": ")
+        return cls(path, reason) if reason else cls("", warning)
+
+    def to_dict(self) -> dict[str, str]:
+        return {"path": self.path, "reason": self.reason}
 
 
 @dataclass
@@ -53,7 +91,7 @@ class Plan:
     actions: list[Action] = field(default_factory=list)
     unchanged: int = 0
     problems: list[Problem] = field(default_factory=list)
-    warnings: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)  # Notes: paths skipped on purpose
 
     @property
     def source(self) -> str:
@@ -76,6 +114,11 @@ class Plan:
         return sum(1 for a in self.actions if a.action == kind)
 
     @property
+    def skipped(self) -> list[Note]:
+        """The paths skipped on purpose (symbolic links, special files, ...), each with why."""
+        return [Note.of(w) for w in self.warnings]
+
+    @property
     def bytes(self) -> int:
         """Bytes the plan would move (deletes move nothing)."""
         return sum(a.bytes for a in self.actions if a.action != "delete")
@@ -87,6 +130,7 @@ class Plan:
             "actions": [a.to_dict() for a in self.actions],
             "unchanged": self.unchanged,
             "errors": [p.to_dict() for p in self.problems],
+            "skipped": [n.to_dict() for n in self.skipped],
         }
 
     def to_pandas(self) -> Any:
@@ -98,7 +142,7 @@ class Plan:
 
     def __repr__(self) -> str:
         return (
-            f"<Plan {self.source} -> {self.destination}: {self.count('upload')} upload, "
-            f"{self.count('download')} download, {self.count('delete')} delete, "
-            f"{self.unchanged} unchanged>"
+            f"<Plan {printable(self.source)} -> {printable(self.destination)}: "
+            f"{self.count('upload')} upload, {self.count('download')} download, "
+            f"{self.count('delete')} delete, {self.unchanged} unchanged>"
         )

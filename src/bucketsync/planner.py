@@ -9,15 +9,15 @@ from __future__ import annotations
 from collections import deque
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
 from . import cancel
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError
+from .errors import BucketsyncError, side_of
 from .job import Job
 from .march import march
-from .plan import Action, ActionKind, Plan, Problem
+from .plan import Action, ActionKind, Note, Plan, Problem, Side
 from .stores.local import check_rel, walk
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
@@ -35,13 +35,13 @@ class Planned:
 def make_plan(job: Job) -> Planned:
     planned = Planned(Plan(job.pair))
     conflicts = FolderConflicts()
+    way = InTheWay()
     unread: list[str] = []
     window: deque[tuple[Pair, Future[Checked]]] = deque()
     limit = job.options.jobs * 8
     with cancel.pool(job.cancel, job.options.jobs, "bucketsync-check") as pool:
         for (local, remote), record in _merged(job, planned.plan, unread):
-            if not job.push and remote is not None and _is_safe(remote.rel):
-                conflicts.see(remote.rel, planned.plan)
+            _see_shapes(job, planned.plan, conflicts, way, (local, remote))
             if local is None or remote is None:
                 if record is not None:
                     planned.stale.append(record.rel)
@@ -56,21 +56,41 @@ def make_plan(job: Job) -> Planned:
             _settle(job, planned, *window.popleft())
     conflicts.apply(planned.plan)
     _spare_unread(planned.plan, unread)
+    way.apply(planned.plan, job.push, job.options.delete)
     return planned
+
+
+def _see_shapes(
+    job: Job, plan: Plan, conflicts: FolderConflicts, way: InTheWay, pair: Pair
+) -> None:
+    """Feed a pair to the checks for a path that is a file here and a folder there."""
+    local, remote = pair
+    if not job.push and remote is not None and _is_safe(remote.rel):
+        conflicts.see(remote.rel, plan)
+    if local is None or remote is None:
+        source = local if job.push else remote
+        way.see(_pair_rel(pair), source is not None)
 
 
 def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Record | None]]:
     filters = job.options.filters
+    # A pull without --delete only compares with the local tree: what its walk skips is
+    # left alone, so a note; a key that lands there fails (or not) on its own.
+    asked = job.push or job.options.delete
 
     def problem(rel: str, message: str, is_error: bool) -> None:
         if is_error:
-            plan.problems.append(Problem(rel, message))
             unread.append(rel)
+        if is_error and asked:
+            plan.problems.append(Problem(rel, message))
         else:
-            plan.warnings.append(f"{rel}: {message}")
+            plan.warnings.append(Note(rel, message))
 
     locals_: Iterable[LocalFile] = walk(
-        job.root, problem, follow_symlinks=job.options.follow_symlinks
+        job.root,
+        problem,
+        follow_symlinks=job.options.follow_symlinks,
+        sweep=not job.options.dry_run,
     )
     listing = sorted(job.store.objects(), key=_rel) if job.presorted else job.store.objects()
     remotes: Iterable[RemoteObject] = _usable_remote(listing, plan)
@@ -98,8 +118,9 @@ def _usable_remote(objects: Iterable[RemoteObject], plan: Plan) -> Iterator[Remo
     """Skip the prefix's own marker and folder markers (`dir/`, no content)."""
     for obj in objects:
         if not obj.rel or obj.rel.endswith("/"):
-            if obj.size:
-                plan.problems.append(Problem(obj.key, "key ends with '/' but holds data; skipped"))
+            if obj.size:  # no file can hold it; left alone on either side, so a note
+                reason = "key ends with '/' and holds data; skipped"
+                plan.warnings.append(Note(obj.rel, reason, "remote"))
             continue
         yield obj
 
@@ -136,10 +157,9 @@ def _spare_unread(plan: Plan, unread: list[str]) -> None:
         return
     gone = set(map(id, spared))
     plan.actions = [a for a in plan.actions if id(a) not in gone]
-    plan.warnings.append(
-        f"{spared[0].path}: not deleted, nor {len(spared) - 1} more: below a local path"
-        " that could not be read"
-    )
+    side: Side = "remote" if plan.pair.direction == "push" else "local"
+    reason = "not deleted: below a local path that could not be read"
+    plan.warnings.extend(Note(a.path, reason, side) for a in spared)
 
 
 def _is_safe(rel: str) -> bool:
@@ -157,7 +177,7 @@ def _safe(plan: Plan, rel: str, push: bool) -> bool:
     try:
         check_rel(rel)
     except BucketsyncError as e:
-        plan.problems.append(Problem(rel, str(e)))
+        plan.problems.append(Problem(rel, str(e), "remote"))
         return False
     return True
 
@@ -168,7 +188,7 @@ def _settle(job: Job, planned: Planned, pair: Pair, future: Future[Checked]) -> 
     try:
         checked = future.result()
     except BucketsyncError as e:
-        planned.plan.problems.append(Problem(local.rel, str(e)))
+        planned.plan.problems.append(Problem(local.rel, str(e), side_of(e)))
         return
     except OSError as e:
         planned.plan.problems.append(Problem(local.rel, f"cannot read: {e.strerror or e}"))
@@ -219,11 +239,80 @@ class FolderConflicts:
             return
         plan.actions = [a for a in plan.actions if a.path not in self._losers]
         for rel, child in self._losers.items():
-            plan.problems.append(
-                Problem(rel, f"key is also a folder (of {child!r}); only the folder is synced")
-            )
+            message = f"key is also a folder (of '{child}'); only the folder is synced"
+            plan.problems.append(Problem(rel, message, "remote"))
 
 
 def _may_contain(candidate: str, rel: str) -> bool:
     """True while keys sorting after `candidate` can still start with `candidate/`."""
     return rel.startswith(candidate) and (rel == candidate or rel[len(candidate)] <= "/")
+
+
+class InTheWay:
+    """Paths only on the destination in the way of paths only on the source.
+
+    A file `a` on one side and `a/b` on the other: a pull cannot write `a/b` while the
+    local file `a` is there, nor `a` while the local folder `a/` holds files. With
+    --delete, the deletes that clear the way run first (`Action.clears`); without,
+    such a download is an error. S3 holds `a` and `a/b` side by side, so a push goes
+    ahead either way; with --delete it clears the way too, for servers backed by a
+    file system (rclone serve s3) that cannot hold both.
+    """
+
+    def __init__(self) -> None:
+        self._candidates: list[tuple[str, bool]] = []  # (rel, only on the source)
+        self._blocked: dict[str, list[str]] = {}  # a source path -> destination paths in its way
+
+    def see(self, rel: str, on_source: bool) -> None:
+        """Take the next one-sided path, in listing order."""
+        while self._candidates and not _may_contain(self._candidates[-1][0], rel):
+            self._candidates.pop()
+        for other, other_on_source in self._candidates:
+            if other_on_source != on_source and rel.startswith(other + "/"):
+                move, dest = (rel, other) if on_source else (other, rel)
+                self._blocked.setdefault(move, []).append(dest)
+        self._candidates.append((rel, on_source))
+
+    def apply(self, plan: Plan, push: bool, delete: bool) -> None:
+        """Put the deletes that clear a move's way first; refuse pulls that stay blocked."""
+        if not self._blocked:
+            return
+        moves = {a.path for a in plan.actions if a.action != "delete"}
+        deletes = {a.path for a in plan.actions if a.action == "delete"}
+        clearing: dict[str, str] = {}  # a delete's path -> the move it makes way for
+        refused: set[str] = set()
+        for move, in_way in self._blocked.items():
+            if move not in moves:
+                continue
+            if all(rel in deletes for rel in in_way):
+                clearing.update((rel, move) for rel in in_way if rel not in clearing)
+            elif not push:
+                refused.add(move)
+                plan.problems.append(Problem(move, _blocked_message(move, in_way[0], delete)))
+        plan.actions = _clearing_first(plan.actions, clearing, refused)
+
+
+def _clearing_first(
+    actions: list[Action], clearing: dict[str, str], refused: set[str]
+) -> list[Action]:
+    """The deletes that clear a way (marked with what they clear), then the rest in order."""
+    first: list[Action] = []
+    rest: list[Action] = []
+    for a in actions:
+        if a.action == "delete" and a.path in clearing:
+            move = clearing[a.path]
+            first.append(replace(a, clears=move, reason=f"in the way of '{move}' (--delete)"))
+        elif a.action == "delete" or a.path not in refused:
+            rest.append(a)
+    return first + rest
+
+
+def _blocked_message(move: str, dest: str, delete: bool) -> str:
+    """Why a download is refused: a local file or folder that is not to be deleted."""
+    if move.startswith(dest + "/"):
+        what = f"the local file '{dest}' is in the way of its folder"
+    else:
+        what = f"a local folder is in the way (it holds '{dest[len(move) + 1 :]}')"
+    if delete:
+        return f"{what}; not downloaded: part of it could not be read, so it is not deleted"
+    return f"{what}; not downloaded (sync with --delete to replace it)"

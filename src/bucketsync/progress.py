@@ -6,13 +6,23 @@ import sys
 import threading
 from typing import Any
 
+from .text import printable
+
+
+def shown(enabled: bool | None) -> bool:
+    """Whether progress is shown: as told, or (None) on a terminal or in Jupyter."""
+    if enabled is None:
+        return sys.stderr.isatty() or "ipykernel" in sys.modules
+    return enabled
+
 
 class Progress:
     """Bytes moved and files done; silent unless enabled."""
 
-    def __init__(self, total_bytes: int, total_files: int, enabled: bool | None) -> None:
-        if enabled is None:
-            enabled = sys.stderr.isatty() or "ipykernel" in sys.modules  # a terminal or Jupyter
+    def __init__(
+        self, total_bytes: int, total_files: int, enabled: bool | None, desc: str = "bucketsync"
+    ) -> None:
+        enabled = shown(enabled)
         self._lock = threading.Lock()
         self._files, self._total_files = 0, total_files
         self._bar: Any = None
@@ -24,7 +34,7 @@ class Progress:
                 unit="B",
                 unit_scale=True,
                 unit_divisor=1024,
-                desc="bucketsync",
+                desc=printable(desc),
                 dynamic_ncols=True,
                 leave=False,
             )

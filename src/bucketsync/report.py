@@ -9,6 +9,7 @@ from typing import Any
 from .display import report_html
 from .plan import Plan, Problem
 from .stores.s3 import RequestCounter
+from .text import printable
 
 
 class Stats:
@@ -74,6 +75,7 @@ class Report:
                 "seconds": round(self.seconds, 3),
             },
             "errors": [e.to_dict() for e in self.errors],
+            "skipped": [n.to_dict() for n in self.plan.skipped],
         }
 
     def summary_line(self) -> str:
@@ -98,7 +100,8 @@ class Report:
         return report_html(self)
 
     def __repr__(self) -> str:
-        return f"<Report {self.plan.source} -> {self.plan.destination}: {self.summary_line()}>"
+        pair = f"{printable(self.plan.source)} -> {printable(self.plan.destination)}"
+        return f"<Report {pair}: {self.summary_line()}>"
 
 
 def _size(n: int) -> str:

@@ -8,6 +8,7 @@ without a query per file. Deleting the database only costs one re-hash.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import threading
@@ -25,21 +26,24 @@ STATE_DIR_ENV = "BUCKETSYNC_STATE_DIR"
 RACY_WINDOW_NS = 20_000_000  # timestamps closer than this to a read may hide a later write
 COARSE_RACY_WINDOW_NS = 2_000_000_000  # for file systems with whole-second timestamps
 
-_SCHEMA = """
-CREATE TABLE IF NOT EXISTS scopes (
+SCHEMA_VERSION = 1  # in PRAGMA user_version; 0: a database from before it was set
+_TABLES = {
+    "scopes": """
+CREATE TABLE scopes (
     id INTEGER PRIMARY KEY,
     local_root TEXT NOT NULL, endpoint TEXT NOT NULL, bucket TEXT NOT NULL, prefix TEXT NOT NULL,
     swept_at REAL NOT NULL DEFAULT 0,
     UNIQUE (local_root, endpoint, bucket, prefix)
-);
-CREATE TABLE IF NOT EXISTS records (
+)""",
+    "records": """
+CREATE TABLE records (
     scope INTEGER NOT NULL, rel TEXT NOT NULL,
     dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER, racy INTEGER,
     crc64nvme TEXT NOT NULL, md5 TEXT, etag TEXT NOT NULL, remote_size INTEGER NOT NULL,
     verified_at REAL NOT NULL,
     PRIMARY KEY (scope, rel)
-) WITHOUT ROWID;
-"""
+) WITHOUT ROWID""",
+}
 _COLUMNS = (
     "rel, dev, ino, size, mtime_ns, ctime_ns, racy, crc64nvme, md5, etag, remote_size, verified_at"
 )
@@ -89,20 +93,20 @@ class StateDB:
     def _open(self) -> sqlite3.Connection:
         try:
             try:
-                return _connect(self.path)
+                return _connect(self.path, on_damage=self._move_aside)
             except sqlite3.OperationalError:
                 raise  # locked, unwritable, disk full: the file itself may be fine
-            except sqlite3.DatabaseError:
-                # A damaged database only costs a re-hash: move it aside and start again.
-                self._move_aside()
+            except sqlite3.DatabaseError:  # moved aside: it only costs a re-hash
                 return _connect(self.path)
         except sqlite3.Error as e:
             raise StateError(f"cannot open the state database {self.path}: {e}") from None
 
-    def _move_aside(self) -> None:
-        """Rename the database with its WAL and shared-memory files (a stale WAL would be
-        replayed into a new database of the same name)."""
-        aside = f".corrupt-{int(time.time())}"
+    def _move_aside(self, error: sqlite3.DatabaseError) -> None:
+        """Rename a damaged database, or one of another schema, with its WAL and
+        shared-memory files (a stale WAL would be replayed into a new database of the
+        same name), to `<name>.corrupt-<time>` or `<name>.other-schema-<time>`."""
+        why = "other-schema" if isinstance(error, OtherSchema) else "corrupt"
+        aside = f".{why}-{int(time.time())}"
         for suffix in ("", "-wal", "-shm"):
             path = Path(f"{self.path}{suffix}")
             if path.exists():
@@ -182,10 +186,24 @@ class StateDB:
         self.close()
 
 
-def _connect(path: Path) -> sqlite3.Connection:
+def _connect(
+    path: Path, on_damage: Callable[[sqlite3.DatabaseError], None] | None = None
+) -> sqlite3.Connection:
+    """A connection to the database, made and checked; `on_damage` runs when it is
+    damaged or of another schema, before the connection closes (closing it first
+    would let SQLite checkpoint or delete a stale WAL)."""
     db = sqlite3.connect(path, timeout=60, check_same_thread=False, isolation_level=None)
-    db.execute("PRAGMA busy_timeout=60000")
-    _while_locked(lambda: _set_up(db))
+    try:
+        db.execute("PRAGMA busy_timeout=60000")
+        _while_locked(lambda: _set_up(db))
+    except sqlite3.DatabaseError as e:
+        if on_damage is not None and not isinstance(e, sqlite3.OperationalError):
+            on_damage(e)
+        db.close()
+        raise
+    except BaseException:
+        db.close()
+        raise
     db.isolation_level = "DEFERRED"
     return db
 
@@ -194,10 +212,53 @@ def _set_up(db: sqlite3.Connection) -> None:
     if db.execute("PRAGMA journal_mode").fetchone()[0].lower() != "wal":
         db.execute("PRAGMA journal_mode=WAL")
     db.execute("PRAGMA synchronous=NORMAL")
-    db.executescript(_SCHEMA)
-    columns = {row[1] for row in db.execute("PRAGMA table_info(scopes)")}
-    if "swept_at" not in columns:  # a database from before complete syncs were stamped
-        db.execute("ALTER TABLE scopes ADD COLUMN swept_at REAL NOT NULL DEFAULT 0")
+    db.execute("BEGIN IMMEDIATE")  # one process at a time creates or adopts the tables
+    try:
+        _create_or_adopt(db)
+    except BaseException:
+        db.execute("ROLLBACK")
+        raise
+    db.execute("COMMIT")
+
+
+class OtherSchema(sqlite3.DatabaseError):
+    """The database has another schema version, or tables of another shape."""
+
+
+def _create_or_adopt(db: sqlite3.Connection) -> None:
+    """Make the missing tables; adopt tables of this layout; refuse any other schema.
+
+    A database from before the schema version was set (user_version 0) holds the
+    same tables, perhaps without `swept_at`: it is adopted, so nothing is re-hashed.
+    """
+    version = db.execute("PRAGMA user_version").fetchone()[0]
+    if version not in (0, SCHEMA_VERSION):
+        raise OtherSchema(f"schema version {version}, not {SCHEMA_VERSION}")
+    for table, create in _TABLES.items():
+        shape = _shape(db, table)
+        if not shape:
+            db.execute(create)
+        elif table == "scopes" and shape == _SHAPES[table][:-1]:  # from before stamps
+            db.execute("ALTER TABLE scopes ADD COLUMN swept_at REAL NOT NULL DEFAULT 0")
+        elif shape != _SHAPES[table]:
+            raise OtherSchema(f"the table {table} has other columns")
+    if version != SCHEMA_VERSION:
+        db.execute(f"PRAGMA user_version={SCHEMA_VERSION}")
+
+
+def _shape(db: sqlite3.Connection, table: str) -> tuple[tuple[str, int], ...]:
+    """A table's columns as (name, position in the primary key); empty if no table."""
+    return tuple((row[1], row[5]) for row in db.execute(f"PRAGMA table_info({table})"))
+
+
+def _expected_shapes() -> dict[str, tuple[tuple[str, int], ...]]:
+    with contextlib.closing(sqlite3.connect(":memory:")) as db:
+        for create in _TABLES.values():
+            db.execute(create)
+        return {table: _shape(db, table) for table in _TABLES}
+
+
+_SHAPES = _expected_shapes()
 
 
 def _while_locked(step: Callable[[], None], seconds: float = 60.0) -> None:

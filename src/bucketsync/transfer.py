@@ -42,12 +42,21 @@ from .hashing import (
 )
 from .job import Job
 from .pipeline import Send, Sent, pipeline
-from .plan import Action, Plan, Problem
+from .plan import Action, Plan, Problem, Side
 from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
 from .stores.errors import translated
-from .stores.local import Temp, local_file, prepare_parent, target_path, temp_file, write_all
+from .stores.local import (
+    Temp,
+    local_file,
+    open_regular,
+    prepare_parent,
+    remove_below,
+    target_path,
+    temp_file,
+    write_all,
+)
 from .stores.s3 import put_etag, remote_facts
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
@@ -93,6 +102,8 @@ def execute(job: Job, plan: Plan, progress: Progress, outcome: Outcome | None = 
 
 
 def _execute(job: Job, plan: Plan, progress: Progress, outcome: Outcome) -> None:
+    """Deletes that clear a move's way first, then the moves, then the other deletes."""
+    _clear_the_way(job, [a for a in plan.actions if a.clears is not None], outcome)
     moves = [a for a in plan.actions if a.action != "delete"]
     written: dict[str, Written] = {}  # uploads the pipeline made, for their retries
     moves = _pipelined(job, moves, progress, outcome, written)
@@ -114,9 +125,9 @@ def _execute(job: Job, plan: Plan, progress: Progress, outcome: Outcome) -> None
             running[future] = action
         _settle(job, outcome, running, progress, ALL_COMPLETED)
     job.cancel.raise_if_set()
-    deletes = [a for a in plan.actions if a.action == "delete"]
+    deletes = [a for a in plan.actions if a.action == "delete" and a.clears is None]
     if breaker.tripped and job.push:
-        outcome.problems.extend(Problem(a.path, breaker.message()) for a in deletes)
+        outcome.problems.extend(Problem(a.path, breaker.message(), "remote") for a in deletes)
     else:
         _delete(job, deletes, outcome)
 
@@ -242,7 +253,7 @@ def _collect(outcome: Outcome, action: Action, result: Callable[[], Record | Non
     try:
         record = result()
     except errors.BucketsyncError as e:
-        outcome.problems.append(Problem(action.path, str(e)))
+        outcome.problems.append(Problem(action.path, str(e), errors.side_of(e)))
         return
     except OSError as e:
         outcome.problems.append(Problem(action.path, f"{e.strerror or e}"))
@@ -599,7 +610,8 @@ class Read:
 def _read_for_upload(job: Job, action: Action, path: Path, local: LocalFile) -> Read:
     """Read a small file (as `local` was stat'ed) whole for one PUT, with its CRC64NVME."""
     read_at = time.time_ns()
-    data = path.read_bytes()
+    with open(open_regular(path, follow_symlinks=job.options.follow_symlinks), "rb") as f:
+        data = f.read()
     if len(data) != local.size:
         raise errors.LocalChanged(f"{path}: changed while it was being read")
     crc = crc64_text(crc64nvme(data))
@@ -642,13 +654,14 @@ def _multipart_put(
 ) -> tuple[str, str]:
     crc = known  # the parts' CRCs, combined, must come to it: a change shows
     if crc is None:
-        crc = hash_file(path, {"crc64nvme"})["crc64nvme"]
+        follow = job.options.follow_symlinks
+        crc = hash_file(path, {"crc64nvme"}, follow_symlinks=follow)["crc64nvme"]
         job.stats.hashed(local.size)
     part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
     job.cancel.check()
     upload_id = job.store.start_multipart(key, crc)
     try:
-        with open(path, "rb") as f:
+        with open(open_regular(path, follow_symlinks=job.options.follow_symlinks), "rb") as f:
             fd = f.fileno()
             numbers = range(1, -(-local.size // part_size) + 1)
             # A part in flight is not stopped: it is sent whole, and the others do not start.
@@ -722,11 +735,11 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
         keys = {job.store.location.key(a.path): a.path for a in actions}
         failed = job.store.delete(keys)
         for key, rel in keys.items():
-            _deleted(outcome, rel, failed.get(key))
+            _deleted(outcome, rel, failed.get(key), "remote")
         return
     for action in actions:
         try:
-            os.unlink(target_path(job.root, action.path))
+            remove_below(job.root, action.path)
             _deleted(outcome, action.path, None)
         except FileNotFoundError:
             _deleted(outcome, action.path, None)
@@ -734,9 +747,34 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
             _deleted(outcome, action.path, e.strerror or str(e))
 
 
-def _deleted(outcome: Outcome, rel: str, error: str | None) -> None:
+def _clear_the_way(job: Job, actions: list[Action], outcome: Outcome) -> None:
+    """Delete what stands where a move needs a folder or a file, and on a pull the
+    folders those deletes emptied (a folder holding anything else stays, and its
+    move fails)."""
+    _delete(job, actions, outcome)
+    if job.push:
+        return
+    emptied = {
+        folder
+        for a in actions
+        if a.clears is not None and a.path.startswith(a.clears + "/")
+        for folder in _folders_between(a.path, a.clears)
+    }
+    for rel in sorted(emptied, reverse=True):  # a folder sorts after its parent: inner first
+        with contextlib.suppress(OSError):
+            os.rmdir(target_path(job.root, rel))
+
+
+def _folders_between(rel: str, top: str) -> list[str]:
+    """The folders of rel from its parent up to top: `a/b/c`, `a` -> `a/b`, `a`."""
+    parts = rel.split("/")[:-1]
+    depth = top.count("/") + 1
+    return ["/".join(parts[:n]) for n in range(len(parts), depth - 1, -1)]
+
+
+def _deleted(outcome: Outcome, rel: str, error: str | None, side: Side = "local") -> None:
     if error:
-        outcome.problems.append(Problem(rel, f"cannot delete: {error}"))
+        outcome.problems.append(Problem(rel, f"cannot delete: {error}", side))
     else:
         outcome.done["delete"] += 1
         outcome.forgotten.append(rel)

@@ -42,7 +42,16 @@ def test_sync_json_contract(s3: S3Env, tmp_path: Path) -> None:
     done = cli(s3.env, "sync", str(src), s3.url("p"), "--json")
     assert done.returncode == 0, done.stderr
     out = json.loads(done.stdout)
-    assert set(out) == {"source", "destination", "dry_run", "actions", "summary", "errors"}
+    assert set(out) == {
+        "source",
+        "destination",
+        "dry_run",
+        "actions",
+        "summary",
+        "errors",
+        "skipped",
+    }
+    assert out["skipped"] == []
     assert out["dry_run"] is False and out["errors"] == []
     assert out["actions"] == [
         {"action": "upload", "path": "a.txt", "reason": "new file", "bytes": 1},

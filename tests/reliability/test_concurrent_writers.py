@@ -22,7 +22,7 @@ from bucketsync import api
 from bucketsync.locking import folder_lock
 from bucketsync.report import Report
 from reliability_figures import Figures
-from reliakit import cli, integrity, one_line_error, read_tree, state_db, write_tree
+from reliakit import cli, integrity, read_tree, state_db, write_tree
 from s3env import S3Env
 
 KEYS = [f"k{i:02d}" for i in range(12)]
@@ -150,7 +150,10 @@ def test_a_busy_folder_waits_then_gives_up_clearly(moto_s3: S3Env, tmp_path: Pat
     moto_s3.put("p/a", b"a")
     with folder_lock(dst):
         done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(dst), "--lock-timeout", "0.5")
-    assert "another bucketsync is syncing" in one_line_error(done, 2)
+    assert done.returncode == 2 and "Traceback" not in done.stderr, done.stderr
+    waiting, error = done.stderr.strip().splitlines()  # the error itself is one line
+    assert waiting == f"bucketsync: waiting for another sync of {dst} to finish..."
+    assert error.startswith("bucketsync: error: another bucketsync is syncing")
     assert not dst.exists()
     assert bucketsync.sync(moto_s3.url("p"), dst, lock_timeout=5).ok
 

@@ -17,44 +17,52 @@ from reliakit import integrity
 
 
 def _walk(root: Path) -> list[str]:
-    return [f.rel for f in walk(root, lambda *a: None)]
+    return [f.rel for f in walk(root, lambda *a: None, sweep=True)]
 
 
-def test_a_temp_file_in_use_survives_a_walk_and_an_orphan_does_not(tmp_path: Path) -> None:
-    (tmp_path / "real").write_text("x")
-    held, fd = claim_temp(tmp_path / "a")
-    orphan = temp_path(tmp_path / "b")
+@pytest.fixture
+def folder(tmp_path: Path) -> Path:
+    """A folder apart from the state folder (which holds the temporary names' key)."""
+    folder = tmp_path / "d"
+    folder.mkdir()
+    return folder
+
+
+def test_a_temp_file_in_use_survives_a_walk_and_an_orphan_does_not(folder: Path) -> None:
+    (folder / "real").write_text("x")
+    held, fd = claim_temp(folder / "a")
+    orphan = temp_path(folder / "b")
     orphan.write_text("left by a killed run")
-    assert _walk(tmp_path) == ["real"]
+    assert _walk(folder) == ["real"]
     assert held.exists() and not orphan.exists()
     release_temp(held, fd)
     assert not held.exists()
 
 
-def test_a_temp_file_of_another_process_is_removed_once_it_dies(tmp_path: Path) -> None:
+def test_a_temp_file_of_another_process_is_removed_once_it_dies(folder: Path) -> None:
     code = (
         "import sys, time\nfrom pathlib import Path\n"
         "from bucketsync.stores.local import claim_temp\n"
         "print(claim_temp(Path(sys.argv[1]))[0], flush=True)\ntime.sleep(60)"
     )
     holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(tmp_path / "f")], stdout=subprocess.PIPE, text=True
+        [sys.executable, "-c", code, str(folder / "f")], stdout=subprocess.PIPE, text=True
     )
     assert holder.stdout is not None
     temp = Path(holder.stdout.readline().strip())
-    _walk(tmp_path)
+    _walk(folder)
     assert temp.exists(), "removed while its writer was alive"
     holder.kill()
     holder.wait()
-    _walk(tmp_path)
+    _walk(folder)
     assert not temp.exists(), "an orphan of a killed process stayed"
 
 
-def test_an_open_atomic_file_survives_a_walk(tmp_path: Path) -> None:
-    with AtomicFile(tmp_path, tmp_path / "out.txt", "w") as f:
+def test_an_open_atomic_file_survives_a_walk(folder: Path) -> None:
+    with AtomicFile(folder, folder / "out.txt", "w") as f:
         f.write("hello")
-        assert _walk(tmp_path) == []
-    assert (tmp_path / "out.txt").read_text() == "hello"
+        assert _walk(folder) == []
+    assert (folder / "out.txt").read_text() == "hello"
 
 
 def test_a_damaged_database_is_moved_aside_with_its_wal(tmp_path: Path) -> None:

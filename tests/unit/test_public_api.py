@@ -14,10 +14,12 @@ PUBLIC = {
     "Action",
     "Problem",
     "Report",
+    "Cleared",
     "BucketsyncError",
     "UsageError",
     "NotFound",
     "LocalFolderNotFound",
+    "LocalFolderError",
     "BucketNotFound",
     "ObjectNotFound",
     "AccessDenied",
@@ -33,6 +35,7 @@ PUBLIC = {
     "TransferError",
     "MissingDependency",
     "OfflineWarning",
+    "KeptWarning",
     "__version__",
 }
 

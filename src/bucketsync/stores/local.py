@@ -3,9 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
-import random
-import re
 import stat
 import time
 from collections.abc import Callable, Iterator
@@ -13,60 +12,75 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from ..entries import LocalFile
-from ..errors import PathConflict, UnsafeKey
+from ..errors import NotARegularFile, PathConflict, UnsafeKey
+from .tempnames import NAME_MAX, is_own_temp
+from .tempnames import TEMP_MARK as TEMP_MARK  # re-exported
+from .tempnames import is_temp_name as is_temp_name
+from .tempnames import temp_path as temp_path
 
 try:
     import fcntl
 except ImportError:  # Windows: a file open for writing cannot be removed anyway
     fcntl = None  # type: ignore[assignment]
 
-TEMP_MARK = ".bucketsync-tmp-"
-TEMP_NAME = re.compile(r"\..*" + re.escape(TEMP_MARK) + r"[0-9a-f]{12}", re.DOTALL)
-NAME_MAX = 255
+_NONBLOCK = getattr(os, "O_NONBLOCK", 0)  # Windows has none (nor FIFOs to wait on)
 ORPHAN_AGE_S = 60.0  # where files cannot be locked, an orphan is one this old
 
 Report = Callable[[str, str, bool], None]  # (path, message, is_error)
+RESERVED = "name reserved for bucketsync temporary files; skipped"
 
 
 def local_file(rel: str, st: os.stat_result) -> LocalFile:
     return LocalFile(rel, st.st_size, st.st_mtime_ns, st.st_ctime_ns, st.st_ino, st.st_dev)
 
 
-def walk(root: Path, report: Report, *, follow_symlinks: bool = False) -> Iterator[LocalFile]:
+def walk(
+    root: Path, report: Report, *, follow_symlinks: bool = False, sweep: bool = False
+) -> Iterator[LocalFile]:
     """Regular files below root, sorted by relative path in code-point order.
 
     Sorting each folder by name, with folders keyed as ``name/``, gives the global
     order S3 lists keys in. What is skipped goes to `report(rel, message, is_error)`:
     errors (unreadable folders and files, names that are not UTF-8) and notes
-    (symlinks not followed, symlink loops, special files); the walk goes on.
-    Temporary files of killed runs are removed on the way.
+    (symlinks not followed, symlink loops, special files, names reserved for
+    temporary files); the walk goes on. With `sweep`, temporary files of killed runs
+    are removed on the way; without it (a dry run, a diff) the walk changes nothing.
     """
     if root.is_dir():
-        yield from _walk_dir(str(root), "", report, follow_symlinks, frozenset())
+        yield from _walk_dir(_Walk(report, follow_symlinks, sweep), str(root), "", frozenset())
+
+
+@dataclass(frozen=True)
+class _Walk:
+    """One walk's settings: where it reports, whether it follows links and sweeps."""
+
+    report: Report
+    follow: bool
+    sweep: bool
 
 
 def _walk_dir(
-    path: str, rel_dir: str, report: Report, follow: bool, above: frozenset[tuple[int, int]]
+    walker: _Walk, path: str, rel_dir: str, above: frozenset[tuple[int, int]]
 ) -> Iterator[LocalFile]:
     try:
         here = os.stat(path)
         with os.scandir(path) as it:
-            entries = [_keyed(entry, follow) for entry in it]
+            entries = [_keyed(entry, walker.follow) for entry in it]
     except OSError as e:
-        report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
+        walker.report(rel_dir.rstrip("/") or ".", f"cannot read folder: {e.strerror or e}", True)
         return
     folder = (here.st_dev, here.st_ino)
     if folder in above:
-        report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
+        walker.report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
         return
     for key, entry in sorted(entries, key=lambda pair: pair[0]):
         rel = rel_dir + entry.name
-        if not _usable_name(entry, rel, report, follow):
+        if not _usable_name(walker, entry, rel):
             continue
         if key.endswith("/"):
-            yield from _walk_dir(entry.path, rel + "/", report, follow, above | {folder})
+            yield from _walk_dir(walker, entry.path, rel + "/", above | {folder})
             continue
-        file = _regular_file(entry, rel, report, follow)
+        file = _regular_file(entry, rel, walker.report, walker.follow)
         if file is not None:
             yield file
 
@@ -79,17 +93,22 @@ def _keyed(entry: os.DirEntry[str], follow: bool) -> tuple[str, os.DirEntry[str]
     return (entry.name + "/" if is_dir else entry.name), entry
 
 
-def _usable_name(entry: os.DirEntry[str], rel: str, report: Report, follow: bool) -> bool:
-    if is_temp_name(entry.name):
-        remove_orphan(entry.path)
-        return False
+def _usable_name(walker: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
     try:
         entry.name.encode("utf-8")
     except UnicodeEncodeError:
-        report(rel.encode("utf-8", "replace").decode(), "name is not valid UTF-8; skipped", True)
+        walker.report(
+            rel.encode("utf-8", "replace").decode(), "name is not valid UTF-8; skipped", True
+        )
         return False
-    if not follow and entry.is_symlink():
-        report(rel, "symbolic link not followed (use --follow-symlinks)", False)
+    if is_temp_name(entry.name):
+        if not is_own_temp(entry.name):
+            walker.report(rel, RESERVED, False)  # a user's file: never taken for an orphan
+        elif walker.sweep:
+            remove_orphan(entry.path)
+        return False
+    if not walker.follow and entry.is_symlink():
+        walker.report(rel, "symbolic link not followed (use --follow-symlinks)", False)
         return False
     return True
 
@@ -111,11 +130,6 @@ def _regular_file(
 # --- temporary files ---------------------------------------------------------------------
 
 
-def is_temp_name(name: str) -> bool:
-    """Whether a file name is one `temp_path` makes (reserved: never synced)."""
-    return TEMP_NAME.fullmatch(name) is not None
-
-
 def _make_folders(root: Path, path: Path) -> None:
     root.mkdir(parents=True, exist_ok=True)
     real_root = os.path.realpath(root)
@@ -124,33 +138,30 @@ def _make_folders(root: Path, path: Path) -> None:
         folder = folder / name
         with contextlib.suppress(FileExistsError):
             folder.mkdir()
-        if os.path.commonpath([real_root, os.path.realpath(folder)]) != real_root:
+        real = os.path.realpath(folder)
+        if os.path.commonpath([real_root, real]) != real_root:
             raise UnsafeKey(f"{path}: a symbolic link leads outside {root}")
+        if os.path.islink(folder):  # an alias of another folder inside: files would flip
+            raise UnsafeKey(
+                f"{path}: {folder} is a symbolic link to {real}, inside the folder;"
+                " not written through (it would change another path)"
+            )
         if not folder.is_dir():
             raise PathConflict(f"a file is in the way of folder {folder}")
-
-
-_NAMES = random.Random()  # unpredictable enough: O_EXCL settles any collision
-
-
-def temp_path(path: Path) -> Path:
-    """A unique, recognisable temporary name next to path, within NAME_MAX."""
-    suffix = f"{TEMP_MARK}{_NAMES.getrandbits(48):012x}"
-    room = NAME_MAX - len(suffix.encode()) - 1
-    stem = path.name.encode("utf-8", "surrogateescape")[:room].decode("utf-8", "ignore")
-    return path.with_name(f".{stem}{suffix}")
 
 
 def claim_temp(final: Path) -> tuple[Path, int]:
     """Create a new temporary file next to final and lock it (flock) against walks.
 
     Returns its path and the descriptor that holds the lock; `release_temp` after the
-    rename. A walk in any process removes a temporary file whose lock is free: its
-    writer was killed.
+    rename. A sweeping walk in any process removes a temporary file whose name proves
+    it ours and whose lock is free: its writer was killed. The file's mode is the
+    umask's, without execute bits.
     """
     for _ in range(100):
         temp = temp_path(final)
-        fd = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0))
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+        fd = os.open(temp, flags, 0o666)
         if _try_lock(fd) is not False and _same_file(fd, temp):
             return temp, fd
         os.close(fd)  # a walk took it for an orphan in the instant before the lock: again
@@ -183,7 +194,8 @@ class Temp:
     renamed: bool = False  # renamed into place: nothing is left to remove
 
     def replace(self, final: Path) -> None:
-        """Rename the file over final; its descriptor still names it."""
+        """Rename the file over final (keeping final's mode); its descriptor still names it."""
+        keep_mode(self.fd, final)
         os.replace(self.path, final)
         self.renamed = True
 
@@ -201,12 +213,28 @@ def temp_file(final: Path) -> Iterator[Temp]:
             release_temp(temp.path, temp.fd)
 
 
+def keep_mode(fd: int, final: Path) -> None:
+    """Give the file open at fd the permission bits of the regular file it will replace.
+
+    Set-user-ID, set-group-ID and sticky bits are not carried over to new content.
+    """
+    try:
+        st = os.lstat(final)
+    except OSError:
+        return  # nothing there (or not reachable): the new file keeps the umask's mode
+    if stat.S_ISREG(st.st_mode) and os.chmod in os.supports_fd:
+        os.chmod(fd, stat.S_IMODE(st.st_mode) & 0o777)
+
+
 def remove_orphan(path: str) -> bool:
-    """Remove a temporary file if no process holds its lock; True if removed.
+    """Remove a temporary file bucketsync made, if no process holds its lock; True if
+    removed. A name that does not prove itself ours (`is_own_temp`) is never removed.
 
     Where locks do not work (some network file systems), only a file untouched for
     ORPHAN_AGE_S is taken for an orphan.
     """
+    if not is_own_temp(os.path.basename(path)):
+        return False
     if fcntl is None:  # Windows: a file open for writing cannot be removed
         with contextlib.suppress(OSError):
             os.unlink(path)
@@ -217,6 +245,8 @@ def remove_orphan(path: str) -> bool:
     except OSError:
         return False
     try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return False
         locked = _try_lock(fd)
         if locked is None:
             locked = time.time() - os.fstat(fd).st_mtime > ORPHAN_AGE_S
@@ -251,6 +281,36 @@ def _same_file(fd: int, path: str | Path) -> bool:
         return False
 
 
+def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False) -> int:
+    """Open a local file for reading, refusing anything but a regular file; its descriptor.
+
+    The open cannot block (a FIFO swapped in for a file would wait for a writer
+    forever) and, unless `follow_symlinks`, does not follow a symbolic link at path.
+    """
+    flags = os.O_RDONLY | _NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    if not follow_symlinks:
+        flags |= getattr(os, "O_NOFOLLOW", 0)
+    try:
+        fd = os.open(path, flags)
+    except OSError as e:
+        if e.errno == errno.ELOOP and not follow_symlinks and os.path.islink(path):
+            raise NotARegularFile(f"{os.fspath(path)}: a symbolic link now; not read") from None
+        raise
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        raise NotARegularFile(f"{os.fspath(path)}: not a regular file ({_kind(mode)}); not read")
+    if _NONBLOCK:
+        os.set_blocking(fd, True)
+    return fd
+
+
+def _kind(mode: int) -> str:
+    kinds = {stat.S_IFIFO: "a FIFO", stat.S_IFSOCK: "a socket", stat.S_IFDIR: "a folder"}
+    kinds |= {stat.S_IFCHR: "a character device", stat.S_IFBLK: "a block device"}
+    return kinds.get(stat.S_IFMT(mode), "a special file")
+
+
 # --- keys to paths -----------------------------------------------------------------------
 
 
@@ -275,6 +335,42 @@ def target_path(root: Path, rel: str) -> Path:
     return root.joinpath(*rel.split("/"))
 
 
+def remove_below(root: Path, rel: str) -> None:
+    """Remove the file rel below root, never through a symbolic link to a folder.
+
+    A linked folder on the way (followed by --follow-symlinks) may lead outside root
+    or to another path inside it: the file there is not this path's to delete.
+    """
+    parts = target_path(root, rel).relative_to(root).parts
+    nofollow = os.O_RDONLY | getattr(os, "O_DIRECTORY", 0) | getattr(os, "O_CLOEXEC", 0)
+    if os.unlink not in os.supports_dir_fd or not hasattr(os, "O_NOFOLLOW"):
+        _refuse_links(root, parts)  # checked, then removed by path: a small window remains
+        os.unlink(root.joinpath(*parts))
+        return
+    fd = os.open(root, nofollow)
+    try:
+        for name in parts[:-1]:
+            try:
+                below = os.open(name, nofollow | os.O_NOFOLLOW, dir_fd=fd)
+            except OSError as e:
+                if e.errno in (errno.ELOOP, errno.ENOTDIR):
+                    _refuse_links(root, parts)
+                raise
+            os.close(fd)
+            fd = below
+        os.unlink(parts[-1], dir_fd=fd)
+    finally:
+        os.close(fd)
+
+
+def _refuse_links(root: Path, parts: tuple[str, ...]) -> None:
+    folder = root
+    for name in parts[:-1]:
+        folder = folder / name
+        if os.path.islink(folder):
+            raise OSError(errno.ELOOP, f"{folder} is a symbolic link; not deleted through it")
+
+
 def prepare_parent(
     root: Path, path: Path, *, replace_links: bool = False, ready: set[str] | None = None
 ) -> None:
@@ -295,8 +391,7 @@ def prepare_parent(
         return
     if stat.S_ISLNK(mode) and not replace_links:
         raise PathConflict(
-            f"a symbolic link is in the way of file {path}; not replaced"
-            " (--follow-symlinks replaces it)"
+            f"{path}: a symbolic link is in the way; not replaced (--follow-symlinks replaces it)"
         )
     if stat.S_ISDIR(mode):
-        raise PathConflict(f"a folder is in the way of file {path}")
+        raise PathConflict(f"{path}: a folder is in the way of this file")

@@ -24,6 +24,7 @@ from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
 from ..entries import RemoteObject, datetime_ns
 from ..location import S3Location
+from ..options import ENDPOINT
 from .body import DirectBody
 from .crt import SMALL_OBJECT, CrtTransport, Reply
 from .errors import translated
@@ -96,7 +97,10 @@ def named_endpoint(settings: ClientSettings) -> str | None:
         return settings.endpoint_url
     if os.environ.get("AWS_IGNORE_CONFIGURED_ENDPOINT_URLS", "").lower() == "true":
         return None
-    return os.environ.get("AWS_ENDPOINT_URL_S3") or os.environ.get("AWS_ENDPOINT_URL")
+    for name in ("AWS_ENDPOINT_URL_S3", "AWS_ENDPOINT_URL"):
+        if os.environ.get(name):
+            return ENDPOINT(f"the environment variable {name}", os.environ[name])
+    return None
 
 
 def make_client(
