@@ -45,7 +45,7 @@ from .plan import Action, Plan, Problem
 from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
-from .stores.errors import translated
+from .stores.errors import translated, worth_resending
 from .stores.local import Temp, local_file, prepare_parent, target_path, temp_file, write_all
 from .stores.s3 import put_etag, remote_facts
 
@@ -132,8 +132,33 @@ def _pipelined(
         progress.file_done()
 
     timeout = job.options.connect_timeout + job.options.read_timeout
-    sender = _sender(job, progress, written)
-    return [*left, *pipeline(small, sender, landed, job.options.jobs * 4, timeout)]
+    failed: dict[str, errors.BucketsyncError] = {}
+    sender = _final_failures(_sender(job, progress, written), failed)
+    handed_back = pipeline(small, sender, landed, job.options.jobs * 4, timeout)
+    outcome.problems.extend(
+        Problem(a.path, str(failed[a.path])) for a in handed_back if a.path in failed
+    )
+    return [*left, *(a for a in handed_back if a.path not in failed)]
+
+
+def _final_failures(send: Send, failed: dict[str, errors.BucketsyncError]) -> Send:
+    """`send`, noting in `failed` the files whose request used up its tries: the
+    threaded path does not send those again (`--max-attempts` bounds the requests)."""
+
+    def sending(action: Action, when_done: Callable[[Reply], None]) -> Sent:
+        sent = send(action, when_done)
+
+        def finish() -> Record:
+            try:
+                return sent.finish()
+            except errors.BucketsyncError as e:
+                if not worth_resending(e):
+                    failed[action.path] = e
+                raise
+
+        return Sent(sent.reply, finish)
+
+    return sending
 
 
 def _is_small(job: Job, action: Action) -> bool:
@@ -240,7 +265,7 @@ def _with_retries(
         except RETRYABLE as e:
             if isinstance(e, errors.EndpointError):
                 breaker.strike(e)
-            if attempt == ATTEMPTS or breaker.tripped:
+            if attempt == ATTEMPTS or breaker.tripped or not worth_resending(e):
                 raise
             time.sleep(0.2 * 2**attempt)
     return None
