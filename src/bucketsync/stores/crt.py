@@ -44,6 +44,13 @@ _CHECKSUM_HEADERS = {
 }
 
 
+# awscrt's names for server answers it retried and gave up on, as S3 codes and statuses.
+_SERVER_ERRORS = {
+    "AWS_ERROR_S3_SLOW_DOWN": ("SlowDown", 503),
+    "AWS_ERROR_S3_INTERNAL_ERROR": ("InternalError", 500),
+}
+
+
 class CrtTransport:
     """One awscrt S3 client for one bucket, used from many threads at once."""
 
@@ -181,6 +188,8 @@ class _Outcome:
         if self.status is None or self.status < 300:
             name = str(getattr(self.error, "name", type(self.error).__name__))
             log.debug("%s %s -> %s", self.operation, key, name)
+            if name in _SERVER_ERRORS:  # awscrt gave up on these answers: no status, no body
+                raise error_for(*_SERVER_ERRORS[name], "", key) from self.error
             raise unreachable(crt_failure(name), endpoint, key, name) from self.error
         log.debug("%s %s -> %s", self.operation, key, self.status)
         code, message = _error_fields(self.error_body)
