@@ -65,7 +65,7 @@ def _options(options: dict[str, Any]) -> SyncOptions:
     try:
         return SyncOptions(**options)
     except TypeError as e:
-        raise UsageError(str(e)) from None
+        raise UsageError(str(e)) from e
 
 
 @contextlib.contextmanager

@@ -35,10 +35,10 @@ def folder_lock(folder: Path, timeout: float | None = None) -> Iterator[None]:
     lock = FileLock(path, timeout=-1 if timeout is None else timeout)
     try:
         lock.acquire()
-    except Timeout:
+    except Timeout as e:
         raise FolderBusy(
             f"another bucketsync is syncing {folder}; gave up waiting after {timeout:g} s"
-        ) from None
+        ) from e
     try:
         yield
     finally:

@@ -82,7 +82,7 @@ class StateDB:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StateError(f"cannot make the state folder {self.path.parent}: {e}") from None
+            raise StateError(f"cannot make the state folder {self.path.parent}: {e}") from e
         self._lock = threading.Lock()
         self._db = self._open()
 
@@ -97,7 +97,7 @@ class StateDB:
                 self._move_aside()
                 return _connect(self.path)
         except sqlite3.Error as e:
-            raise StateError(f"cannot open the state database {self.path}: {e}") from None
+            raise StateError(f"cannot open the state database {self.path}: {e}") from e
 
     def _move_aside(self) -> None:
         """Rename the database with its WAL and shared-memory files (a stale WAL would be

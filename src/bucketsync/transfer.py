@@ -478,7 +478,7 @@ def _body(key: str) -> Iterator[None]:
         with translated(key):
             yield
     except errors.EndpointError as e:
-        raise errors.TransferError(f"{key}: the download broke off ({e})") from None
+        raise errors.TransferError(f"{key}: the download broke off ({e})") from e
 
 
 def _expected(job: Job, remote: RemoteObject, facts: RemoteFacts) -> tuple[str, str, str] | None:
@@ -666,7 +666,7 @@ def _conditional(job: Job, key: str, crc: str, put: Callable[[], str]) -> str:
         raise errors.RemoteChanged(
             f"{key}: changed on the server since it was listed; not overwritten"
             " (sync again to compare with the new version)"
-        ) from None
+        ) from e
 
 
 # --- deletes -----------------------------------------------------------------------------

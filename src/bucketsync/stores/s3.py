@@ -121,7 +121,7 @@ def make_client(
         if not named and "amazonaws.com" not in client.meta.endpoint_url:
             client = _client(session, settings, path_style=True)
     except (bexc.NoRegionError, ValueError) as e:
-        raise errors.UsageError(f"cannot configure the S3 client: {e}") from None
+        raise errors.UsageError(f"cannot configure the S3 client: {e}") from e
     if counter is not None:
         client.meta.events.register("before-send.s3", counter)
     client.meta.events.register("before-parse.s3.GetObject", _bodiless_304)
@@ -342,7 +342,7 @@ class S3Store:
             except bexc.ClientError as e:
                 status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status == 404:
-                    raise errors.BucketNotFound(f"s3://{self.bucket}: no such bucket") from None
+                    raise errors.BucketNotFound(f"s3://{self.bucket}: no such bucket") from e
                 raise
 
     def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
