@@ -132,33 +132,8 @@ def _pipelined(
         progress.file_done()
 
     timeout = job.options.connect_timeout + job.options.read_timeout
-    failed: dict[str, errors.BucketsyncError] = {}
-    sender = _final_failures(_sender(job, progress, written), failed)
-    handed_back = pipeline(small, sender, landed, job.options.jobs * 4, timeout)
-    outcome.problems.extend(
-        Problem(a.path, str(failed[a.path])) for a in handed_back if a.path in failed
-    )
-    return [*left, *(a for a in handed_back if a.path not in failed)]
-
-
-def _final_failures(send: Send, failed: dict[str, errors.BucketsyncError]) -> Send:
-    """`send`, noting in `failed` the files whose request used up its tries: the
-    threaded path does not send those again (`--max-attempts` bounds the requests)."""
-
-    def sending(action: Action, when_done: Callable[[Reply], None]) -> Sent:
-        sent = send(action, when_done)
-
-        def finish() -> Record:
-            try:
-                return sent.finish()
-            except errors.BucketsyncError as e:
-                if not worth_resending(e):
-                    failed[action.path] = e
-                raise
-
-        return Sent(sent.reply, finish)
-
-    return sending
+    sender = _sender(job, progress, written)
+    return [*left, *pipeline(small, sender, landed, job.options.jobs * 4, timeout)]
 
 
 def _is_small(job: Job, action: Action) -> bool:

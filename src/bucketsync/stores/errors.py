@@ -171,4 +171,9 @@ def worth_resending(e: BaseException) -> bool:
     whole or match their checksum, or the local file changed while it was read. Never
     a request that used up its tries (`RequestFailed`, `EndpointError`)."""
     resendable = (errors.ChecksumMismatch, errors.LocalChanged, errors.TransferError)
-    return isinstance(e, resendable) and not isinstance(e, RequestFailed)
+    return isinstance(e, resendable) and not used_up(e)
+
+
+def used_up(e: BaseException) -> bool:
+    """Whether `e` ends a request that used up the retry policy's tries."""
+    return isinstance(e, (RequestFailed, errors.EndpointError))
