@@ -96,3 +96,18 @@ def test_a_refused_connection_reads_the_same_from_awscrt(tmp_path: Path) -> None
 def test_an_unknown_host_is_not_retried() -> None:
     message, _ = _failure(lambda: PATHS["list"](_store("http://no-such-host.invalid", 5)))
     assert message.endswith("the host name could not be resolved"), message
+
+
+def test_a_tls_failure_reads_the_same_everywhere_and_is_not_retried(
+    failing: tuple[str, Counts],
+) -> None:
+    """https:// to a plain-HTTP server: the handshake fails, once, on each path."""
+    endpoint, counts = failing
+    tls = endpoint.replace("http://", "https://")
+    messages = set()
+    for path in ("list", "head"):
+        counts.clear()
+        message, _ = _failure(lambda path=path: PATHS[path](_store(tls, 3)))
+        messages.add(message)
+        assert sum(counts.kinds.values()) == 0  # no HTTP request got through
+    assert messages == {f"cannot reach the S3 endpoint {tls}: the TLS handshake failed"}
