@@ -114,7 +114,7 @@ def _check_root(job: Job) -> None:
         else:
             _creatable(job.root)
     except OSError as e:
-        raise _folder_error(job, e) from None
+        raise _folder_error(job, e) from e
 
 
 def _make_root(job: Job) -> None:
@@ -123,7 +123,7 @@ def _make_root(job: Job) -> None:
         try:
             job.root.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise _folder_error(job, e) from None
+            raise _folder_error(job, e) from e
 
 
 def _folder_error(job: Job, e: OSError) -> LocalFolderError:

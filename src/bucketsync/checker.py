@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from collections.abc import Mapping
@@ -15,6 +16,7 @@ from .state import is_racy, make_record
 from .stores.local import local_file, target_path
 
 MAX_ROUNDS = 4
+log = logging.getLogger("bucketsync.compare")
 
 
 @dataclass(frozen=True)
@@ -38,6 +40,7 @@ def check(job: Job, local: LocalFile, remote: RemoteObject, record: Record | Non
         verdict = decide(facts)
     if verdict.same is None:
         verdict = Verdict(False, "could not settle the comparison; transferring")
+    log.debug("%s: %s (%s)", local.rel, "same" if verdict.same else "differs", verdict.reason)
     return Checked(verdict, facts.digests, _new_record(job, facts, verdict))
 
 

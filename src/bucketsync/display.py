@@ -43,8 +43,8 @@ def plan_frame(plan: Plan) -> Any:
     """The plan's actions as a pandas DataFrame, one row per file."""
     try:
         pandas = importlib.import_module("pandas")
-    except ImportError:
-        raise MissingDependency("to_pandas() needs pandas: pip install pandas") from None
+    except ImportError as e:
+        raise MissingDependency("to_pandas() needs pandas: pip install pandas") from e
     return pandas.DataFrame([a.to_dict() for a in plan.actions], columns=list(COLUMNS))
 
 

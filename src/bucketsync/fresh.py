@@ -23,6 +23,7 @@ from .entries import LocalFile, Record, RemoteObject
 from .job import Job
 from .plan import Action
 from .progress import Progress
+from .stores.errors import worth_resending
 from .stores.local import local_file, target_path
 from .stores.s3 import response_object
 from .transfer import ATTEMPTS, receive, transfer_one
@@ -41,12 +42,22 @@ def vouched(job: Job, rel: str, path: Path, since: float) -> bool:
 
 
 def refresh(job: Job, rel: str, progress: bool | None) -> bool:
-    """Make the local copy of rel current; True if it was downloaded."""
+    """Make the local copy of rel current; True if it was downloaded.
+
+    A GET whose bytes did not arrive whole or verified is sent again (ATTEMPTS in all,
+    each request with the retry policy's tries); a request that used up its tries is
+    not. A file compared as `sync` compares it is transferred with `transfer_one`'s
+    own whole-file retries, not inside these.
+    """
     for attempt in range(1, ATTEMPTS + 1):
+        local = _stat(rel, target_path(job.root, rel))
+        record = job.state.get(job.scope, rel)
+        if local is not None and (record is None or not record.local_matches(local)):
+            return _settle(job, local, record, progress)
         try:
-            return _refresh(job, rel, progress)
-        except _RETRY:
-            if attempt == ATTEMPTS:
+            return _get(job, rel, record.etag if local and record else None, progress)
+        except _RETRY as e:
+            if attempt == ATTEMPTS or not worth_resending(e):
                 raise
     raise AssertionError("unreachable")
 
@@ -64,16 +75,6 @@ def push_key(job: Job, rel: str, progress: bool | None) -> str | None:
         reason = checked.verdict.reason
     record = _transfer(job, Action("upload", rel, reason, local.size, local, remote), progress)
     return record.etag if record else None
-
-
-def _refresh(job: Job, rel: str, progress: bool | None) -> bool:
-    local = _stat(rel, target_path(job.root, rel))
-    record = job.state.get(job.scope, rel)
-    if local is None:
-        return _get(job, rel, None, progress)
-    if record is not None and record.local_matches(local):
-        return _get(job, rel, record.etag, progress)
-    return _settle(job, local, record, progress)
 
 
 def _get(job: Job, rel: str, etag: str | None, progress: bool | None) -> bool:

@@ -45,10 +45,10 @@ def folder_lock(folder: Path, timeout: float | None = None, show: bool = False) 
         if not _try(lock):
             _waiting(folder, show)
             lock.acquire()
-    except Timeout:
+    except Timeout as e:
         raise FolderBusy(
             f"another bucketsync is syncing {folder}; gave up waiting after {timeout:g} s"
-        ) from None
+        ) from e
     try:
         yield
     finally:

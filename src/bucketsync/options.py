@@ -72,18 +72,18 @@ class Check(Generic[T]):
             return None  # type: ignore[return-value]  # T includes None when `none` is given
         try:
             return self.convert(value)
-        except (TypeError, ValueError, OverflowError):
+        except (TypeError, ValueError, OverflowError) as e:
             allowed = (
                 self.allowed if self.none is None else f"{self.allowed}, or None ({self.none})"
             )
-            raise UsageError(f"{name} must be {allowed}, not {shown(value)}") from None
+            raise UsageError(f"{name} must be {allowed}, not {shown(value)}") from e
 
     def flag(self, text: str) -> T:
         """For argparse's `type=`: the value of a command-line flag."""
         try:
             return self.convert(self.parse(text))
-        except (TypeError, ValueError, OverflowError):
-            raise argparse.ArgumentTypeError(f"must be {self.allowed}, not {shown(text)}") from None
+        except (TypeError, ValueError, OverflowError) as e:
+            raise argparse.ArgumentTypeError(f"must be {self.allowed}, not {shown(text)}") from e
 
 
 def _bool(value: object) -> bool:

@@ -86,7 +86,7 @@ class StateDB:
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
         except OSError as e:
-            raise StateError(f"cannot make the state folder {self.path.parent}: {e}") from None
+            raise StateError(f"cannot make the state folder {self.path.parent}: {e}") from e
         self._lock = threading.Lock()
         self._db = self._open()
 
@@ -99,7 +99,7 @@ class StateDB:
             except sqlite3.DatabaseError:  # moved aside: it only costs a re-hash
                 return _connect(self.path)
         except sqlite3.Error as e:
-            raise StateError(f"cannot open the state database {self.path}: {e}") from None
+            raise StateError(f"cannot open the state database {self.path}: {e}") from e
 
     def _move_aside(self, error: sqlite3.DatabaseError) -> None:
         """Rename a damaged database, or one of another schema, with its WAL and

@@ -46,7 +46,7 @@ from .plan import Action, Plan, Problem, Side
 from .progress import Progress
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
-from .stores.errors import translated
+from .stores.errors import translated, worth_resending
 from .stores.local import (
     Temp,
     local_file,
@@ -284,7 +284,7 @@ def _with_retries(
         except RETRYABLE as e:
             if isinstance(e, errors.EndpointError):
                 breaker.strike(e)
-            if attempt == ATTEMPTS or breaker.tripped:
+            if attempt == ATTEMPTS or breaker.tripped or not worth_resending(e):
                 raise
             job.cancel.sleep(0.2 * 2**attempt)
     return None
@@ -531,7 +531,7 @@ def _body(key: str) -> Iterator[None]:
         with translated(key):
             yield
     except errors.EndpointError as e:
-        raise errors.TransferError(f"{key}: the download broke off ({e})") from None
+        raise errors.TransferError(f"{key}: the download broke off ({e})") from e
 
 
 def _expected(job: Job, remote: RemoteObject, facts: RemoteFacts) -> tuple[str, str, str] | None:
@@ -722,7 +722,7 @@ def _conditional(job: Job, key: str, crc: str, put: Callable[[], str]) -> str:
         raise errors.RemoteChanged(
             f"{key}: changed on the server since it was listed; not overwritten"
             " (sync again to compare with the new version)"
-        ) from None
+        ) from e
 
 
 # --- deletes -----------------------------------------------------------------------------

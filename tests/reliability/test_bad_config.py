@@ -150,3 +150,36 @@ def test_unknown_profile(moto_s3: S3Env, tmp_path: Path, figures: Figures) -> No
     started = time.monotonic()
     done = cli(moto_s3.env, "sync", str(_data(tmp_path)), moto_s3.url("p"), "--profile", "nope")
     _check(figures, done, started, "nope")
+
+
+def test_debug_shows_the_cause_and_no_credential(
+    moto_s3: S3Env, tmp_path: Path, figures: Figures
+) -> None:
+    """--debug: the traceback chains the transport's own error; without it, one line."""
+    endpoint = f"http://127.0.0.1:{free_port()}"
+    args = ("sync", str(_data(tmp_path)), moto_s3.url("p"), "--endpoint-url", endpoint)
+    started = time.monotonic()
+    _check(figures, cli(moto_s3.env, *args), started, "the connection was refused")
+    done = cli(moto_s3.env, *args, "--debug")
+    assert done.returncode != 0
+    assert "ConnectionRefusedError" in done.stderr, done.stderr
+    assert "direct cause of the following exception" in done.stderr, done.stderr
+    assert "X-Amz-Signature" not in done.stderr and "Signature=" not in done.stderr
+
+
+def test_debug_logs_requests_and_decisions_never_credentials(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    moto_s3.put("p/a.txt", b"remote")
+    moto_s3.put("p/b.txt", b"new")
+    dst = tmp_path / "dst"
+    dst.mkdir()
+    (dst / "a.txt").write_bytes(b"local!")  # the same size: compared by content
+    done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(dst), "--debug")
+    assert done.returncode == 0, done.stderr
+    log = done.stderr
+    assert "ListObjectsV2 s3://" in log and "-> 200 (try 1)" in log, log
+    assert "GetObject p/b.txt -> 200" in log or "GetObject /" in log, log
+    assert "bucketsync.compare a.txt: differs" in log, log
+    for secret in ("testing", "Signature=", "X-Amz-Signature", "Authorization", "Credential="):
+        assert secret not in log, secret

@@ -258,3 +258,26 @@ def test_a_lost_answer_to_a_completed_upload_is_success(
     report = bucketsync.sync(src, moto_s3.url("p"), progress=False)
     assert report.ok and report.uploaded == 1, report.errors
     assert moto_s3.get("p/big") == (src / "big").read_bytes() and len(started) == 1
+
+
+@pytest.mark.parametrize("crt", [False, True], ids=["botocore", "awscrt"])
+def test_a_sync_sends_each_request_max_attempts_times(
+    moto_s3: S3Env, tmp_path: Path, crt: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every object GET answered 503: N GETs on botocore (the whole-file retries do not
+    multiply them); on awscrt's pipeline, N more on the threaded path at most."""
+    if not crt:
+        monkeypatch.setenv("BUCKETSYNC_NO_CRT", "1")
+    moto_s3.put("p/small", b"x" * 1000)
+    attempts = 3
+    with proxy(moto_s3, Faults()) as p:
+        options = api._options({"endpoint_url": p.endpoint_url, "max_attempts": attempts})
+        with api.open_job(moto_s3.url("p"), tmp_path / "dst", options) as job:
+            planned = api._plan(job)
+            p.set_faults(Faults(slow_down=1.0, only_methods=frozenset({"GET"})))
+            sent = len(p.log)
+            report = Report(planned.plan, dry_run=False)
+            api._transfer(job, report)
+        gets = len(p.log) - sent
+    assert report.downloaded == 0 and len(report.errors) == 1
+    assert gets == (2 * attempts if crt else attempts), gets

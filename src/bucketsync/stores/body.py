@@ -35,7 +35,7 @@ class DirectBody:
             n: int = self._readinto(buffer)
         except (OSError, http.client.HTTPException) as e:
             self._close()
-            raise errors.TransferError(f"{self._key}: the download broke off ({e})") from None
+            raise errors.TransferError(f"{self._key}: the download broke off ({e})") from e
         if n == 0 and self._raw is not None:
             self._raw.release_conn()  # read to its end: the connection can serve another GET
         return n

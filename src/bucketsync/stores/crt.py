@@ -26,7 +26,8 @@ from awscrt import http, s3
 
 from .. import errors
 from . import proxy_configured
-from .errors import error_for
+from .errors import crt_failure, error_for, unreachable
+from .retry import RetryPolicy, log
 
 SMALL_OBJECT = 8 * 1024 * 1024  # larger objects stream through botocore, in parts
 DISABLE_ENV = "BUCKETSYNC_NO_CRT"
@@ -43,10 +44,19 @@ _CHECKSUM_HEADERS = {
 }
 
 
+# awscrt's names for server answers it retried and gave up on, as S3 codes and statuses.
+_SERVER_ERRORS = {
+    "AWS_ERROR_S3_SLOW_DOWN": ("SlowDown", 503),
+    "AWS_ERROR_S3_INTERNAL_ERROR": ("InternalError", 500),
+}
+
+
 class CrtTransport:
     """One awscrt S3 client for one bucket, used from many threads at once."""
 
-    def __init__(self, client: Any, credentials: Any, bucket: str, timeout: float) -> None:
+    def __init__(
+        self, client: Any, credentials: Any, bucket: str, timeout: float, policy: RetryPolicy
+    ) -> None:
         from s3transfer.crt import BotocoreCRTCredentialsWrapper  # s3transfer: not at start-up
 
         probe = urlsplit(
@@ -55,6 +65,7 @@ class CrtTransport:
             )
         )
         self._host = probe.netloc
+        self._endpoint = f"{probe.scheme}://{probe.netloc}"
         self._prefix = probe.path[: -len("K")]
         self._timeout = timeout
         region = client.meta.region_name or "us-east-1"
@@ -69,7 +80,7 @@ class CrtTransport:
             ),
             tls_mode=tls,
             throughput_target_gbps=10,
-            retry_config=s3.S3RetryConfig(max_retries=4),
+            retry_config=_retry_config(policy),
         )
 
     @staticmethod
@@ -100,7 +111,7 @@ class CrtTransport:
         """Send a GET (or, with a body, a PUT) and return at once: `when_done(reply)` runs
         on awscrt's thread when the request ends; `reply.response()` then gives what
         `get` (or `put`) would."""
-        reply = Reply(key, when_done)
+        reply = Reply(key, self._endpoint, when_done)
         if body is None:
             reply.made = self._send(self._request("GET", key, headers), "GetObject", reply)
             return reply
@@ -123,10 +134,11 @@ class CrtTransport:
         if not done.wait(self._timeout):
             made.cancel()
             raise errors.EndpointError(f"{key}: no answer from the server in {self._timeout:.0f} s")
-        outcome.raise_for(key)
+        outcome.raise_for(key, self._endpoint)
         return _botocore_shape(outcome.headers), b"".join(outcome.chunks)
 
     def _send(self, request: http.HttpRequest, operation: str, outcome: _Outcome) -> Any:
+        outcome.operation = operation
         return self._client.make_request(
             type=s3.S3RequestType.DEFAULT,
             operation_name=operation,
@@ -148,6 +160,7 @@ class _Outcome:
         self.error: Exception | None = None
         self.status: int | None = None
         self.error_body = b""
+        self.operation = ""
 
     def on_headers(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
         self.status, self.headers = status_code, headers
@@ -167,21 +180,29 @@ class _Outcome:
             self.status = status_code
         self._when_done(self)
 
-    def raise_for(self, key: str) -> None:
+    def raise_for(self, key: str, endpoint: str) -> None:
+        """Raise what the request ended in, translated as botocore's errors are."""
         if self.error is None:
+            log.debug("%s %s -> %s", self.operation, key, self.status)
             return
         if self.status is None or self.status < 300:
-            raise errors.EndpointError(f"{key}: {self.error}")
+            name = str(getattr(self.error, "name", type(self.error).__name__))
+            log.debug("%s %s -> %s", self.operation, key, name)
+            if name in _SERVER_ERRORS:  # awscrt gave up on these answers: no status, no body
+                raise error_for(*_SERVER_ERRORS[name], "", key) from self.error
+            raise unreachable(crt_failure(name), endpoint, key, name) from self.error
+        log.debug("%s %s -> %s", self.operation, key, self.status)
         code, message = _error_fields(self.error_body)
-        raise error_for(code, self.status, message, key)
+        raise error_for(code, self.status, message, key) from self.error
 
 
 class Reply(_Outcome):
     """A request sent without waiting: its outcome, reported to a callback."""
 
-    def __init__(self, key: str, when_done: Callable[[Reply], None]) -> None:
+    def __init__(self, key: str, endpoint: str, when_done: Callable[[Reply], None]) -> None:
         super().__init__(when_done)
         self.key = key
+        self.endpoint = endpoint
         self.made: Any = None
 
     def response(self) -> dict[str, Any]:
@@ -193,7 +214,7 @@ class Reply(_Outcome):
         reply would stay in memory (about 30 objects a file) until the process ends.
         """
         self.made = None
-        self.raise_for(self.key)
+        self.raise_for(self.key, self.endpoint)
         received = _botocore_shape(self.headers)
         received["Body"] = _Body(b"".join(self.chunks))
         return received
@@ -219,6 +240,18 @@ class _Body:
 
     def read(self) -> bytes:
         return self._data
+
+
+def _retry_config(policy: RetryPolicy) -> s3.S3RetryConfig:
+    """awscrt's retries as the policy says: its tries in all, its back-off for server
+    errors (awscrt has one back-off for every failure)."""
+    if policy.attempts <= 1:
+        return s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE)
+    return s3.S3RetryConfig(
+        max_retries=policy.attempts - 1,
+        backoff_scale_factor_ms=max(1, round(policy.backoff * 1000)),
+        max_backoff_secs=max(1, round(policy.max_backoff)),
+    )
 
 
 def _error_fields(body: bytes) -> tuple[str, str]:

@@ -1,13 +1,33 @@
-"""botocore's and S3's errors, translated into bucketsync's at the store boundary."""
+"""Transport and S3 errors, translated into bucketsync's at the store boundary.
+
+One translation for every client (botocore, the listing's urllib3, awscrt): the same
+failure (a refused connection, a timeout, a DNS or TLS failure, a reset, an S3 error
+code) gives the same message, and the error chains the client's own as its cause.
+"""
 
 from __future__ import annotations
 
 import contextlib
+import http.client
+import socket
+import ssl
 from collections.abc import Iterator
+from urllib.parse import urlsplit
 
 import botocore.exceptions as bexc
+import urllib3
 
 from .. import errors
+from .retry import Failure
+
+# The request never got an answer (a body cut short later is not one of these).
+_TRANSPORT = (
+    bexc.EndpointConnectionError,
+    bexc.ConnectTimeoutError,
+    bexc.ReadTimeoutError,
+    bexc.ConnectionClosedError,
+    bexc.SSLError,
+)
 
 
 @contextlib.contextmanager
@@ -16,17 +36,102 @@ def translated(what: str) -> Iterator[None]:
     try:
         yield
     except bexc.ClientError as e:
-        raise _client_error(e, what) from None
-    except bexc.NoCredentialsError:
+        raise _client_error(e, what) from e
+    except bexc.NoCredentialsError as e:
         raise errors.CredentialsError(
             "no AWS credentials found (see boto3's credential chain)"
-        ) from None
-    except (bexc.EndpointConnectionError, bexc.ConnectTimeoutError) as e:
-        raise errors.EndpointError(f"cannot reach the S3 endpoint: {e}") from None
-    except (bexc.ReadTimeoutError, bexc.ConnectionClosedError) as e:
-        raise errors.EndpointError(f"{what}: the server stopped answering: {e}") from None
+        ) from e
+    except _TRANSPORT as e:
+        endpoint = str(getattr(e, "kwargs", {}).get("endpoint_url", ""))
+        raise unreachable(failure_of(e), endpoint, what, type(e).__name__) from e
     except bexc.BotoCoreError as e:
-        raise errors.TransferError(f"{what}: {e}") from None
+        raise errors.TransferError(f"{what}: {e}") from e
+
+
+def failure_of(e: BaseException) -> Failure:
+    """What kind of transport failure `e` is, from the deepest cause that says."""
+    for cause in reversed(_chain(e)):
+        failure = _failure(cause)
+        if failure is not None:
+            return failure
+    return "other"
+
+
+def _chain(e: BaseException) -> list[BaseException]:
+    """e, the exception it wraps (botocore keeps it as `error`), its cause, and so on."""
+    seen: list[BaseException] = []
+    current: BaseException | None = e
+    while current is not None and current not in seen and len(seen) < 10:
+        seen.append(current)
+        wrapped = getattr(current, "kwargs", {}).get("error")
+        current = wrapped if isinstance(wrapped, BaseException) else None
+        current = current or seen[-1].__cause__ or seen[-1].__context__
+    return seen
+
+
+def _failure(e: BaseException) -> Failure | None:
+    for kinds, failure in _KINDS:
+        if isinstance(e, kinds):
+            return failure
+    return None
+
+
+_KINDS: tuple[tuple[tuple[type[BaseException], ...], Failure | None], ...] = (
+    ((socket.gaierror, urllib3.exceptions.NameResolutionError), "dns"),
+    ((ssl.SSLError, urllib3.exceptions.SSLError, bexc.SSLError), "tls"),
+    ((ConnectionRefusedError,), "refused"),
+    ((ConnectionResetError, BrokenPipeError, ConnectionAbortedError), "reset"),
+    ((http.client.RemoteDisconnected, bexc.ConnectionClosedError), "reset"),
+    ((bexc.ReadTimeoutError, urllib3.exceptions.ReadTimeoutError), "stalled"),
+    # a subclass of ConnectTimeoutError, though nothing timed out: its cause says what did
+    ((urllib3.exceptions.NewConnectionError,), None),
+    ((TimeoutError, bexc.ConnectTimeoutError, urllib3.exceptions.ConnectTimeoutError), "timeout"),
+)
+
+
+def crt_failure(name: str) -> Failure:
+    """The failure an awscrt error name (AWS_IO_SOCKET_CONNECTION_REFUSED...) is."""
+    for part, failure in _CRT_NAMES:
+        if part in name:
+            return failure
+    return "other"
+
+
+_CRT_NAMES: tuple[tuple[str, Failure], ...] = (
+    ("CONNECTION_REFUSED", "refused"),
+    ("DNS", "dns"),
+    ("TLS", "tls"),
+    ("SOCKET_TIMEOUT", "timeout"),
+    ("TIMEOUT", "stalled"),
+    ("CLOSED", "reset"),
+    ("RESET", "reset"),
+    ("BROKEN_PIPE", "reset"),
+)
+_UNREACHABLE = {
+    "refused": "the connection was refused",
+    "timeout": "the connection timed out",
+    "dns": "the host name could not be resolved",
+    "tls": "the TLS handshake failed",
+}
+
+
+def unreachable(failure: Failure, endpoint: str, what: str, detail: str) -> errors.EndpointError:
+    """The one error for a request the transport gave up on, whichever client sent it.
+
+    `endpoint` may be a whole URL: only its scheme and host are named (a presigned
+    URL's query is a credential); `detail` (an exception's type or awscrt's error name)
+    is shown when the failure is none of the known ones.
+    """
+    if failure in _UNREACHABLE:
+        where = urlsplit(endpoint)._replace(path="", query="", fragment="").geturl()
+        return errors.EndpointError(
+            f"cannot reach the S3 endpoint{' ' + where if where else ''}: {_UNREACHABLE[failure]}"
+        )
+    if failure == "stalled":
+        return errors.EndpointError(f"{what}: the server stopped answering (read timeout)")
+    if failure == "reset":
+        return errors.EndpointError(f"{what}: the server closed the connection")
+    return errors.EndpointError(f"{what}: the connection failed ({detail})")
 
 
 def _client_error(e: bexc.ClientError, what: str) -> errors.BucketsyncError:
@@ -54,4 +159,21 @@ def error_for(code: str, status: int | None, message: str, what: str) -> errors.
         return errors.ChecksumMismatch(f"{what}: the server received other bytes than were sent")
     if code == "PermanentRedirect" or code == "AuthorizationHeaderMalformed":
         return errors.UsageError(f"{what}: wrong region for this bucket ({message})")
-    return errors.TransferError(f"{what}: {message}")
+    return RequestFailed(f"{what}: {message}")
+
+
+class RequestFailed(errors.TransferError):
+    """The server answered a request with an error its retries did not get past."""
+
+
+def worth_resending(e: BaseException) -> bool:
+    """Whether a whole file is worth sending again after `e`: its bytes did not arrive
+    whole or match their checksum, or the local file changed while it was read. Never
+    a request that used up its tries (`RequestFailed`, `EndpointError`)."""
+    resendable = (errors.ChecksumMismatch, errors.LocalChanged, errors.TransferError)
+    return isinstance(e, resendable) and not used_up(e)
+
+
+def used_up(e: BaseException) -> bool:
+    """Whether `e` ends a request that used up the retry policy's tries."""
+    return isinstance(e, (RequestFailed, errors.EndpointError))

@@ -5,7 +5,7 @@ botocore's response parsing bounds a no-change sync of many small files
 page is a presigned ListObjectsV2 URL (`Connection.presign`: botocore's signer
 with the session's credentials for a named endpoint, else the client, which
 resolves the endpoint, addressing style and region), fetched with urllib3
-(retrying 5xx and connection errors) by a helper thread one page ahead, so the
+(tried as the shared `RetryPolicy` says) by a helper thread one page ahead, so the
 server's time overlaps the merge. A page is a flat, known shape: one regular
 expression pass picks the fields each object needs, rather than building an
 ElementTree. Keys are requested URL-encoded, as botocore does, so keys with
@@ -15,21 +15,24 @@ characters XML cannot carry still round-trip.
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
+import time
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING, Any
-from urllib.parse import unquote_plus, urlsplit
+from typing import TYPE_CHECKING
+from urllib.parse import unquote_plus
 
 import urllib3
 
 from .. import errors
 from ..entries import RemoteObject
 from . import proxy_configured
-from .errors import error_for
+from .errors import error_for, failure_of, unreachable
+from .retry import Failure, log, retried, status_failure
 
 if TYPE_CHECKING:
     from .s3 import ClientSettings, RequestCounter
@@ -63,15 +66,9 @@ class FastLister:
     ):
         self._presign = presign
         self._counter = counter
-        retries = urllib3.Retry(
-            total=settings.max_attempts,
-            backoff_factor=0.2,
-            allowed_methods={"GET"},
-            status_forcelist=(500, 502, 503, 504),
-            raise_on_status=False,
-        )
+        self._policy = settings.retry_policy
         timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
-        self._http = urllib3.PoolManager(retries=retries, timeout=timeout, maxsize=2)
+        self._http = urllib3.PoolManager(retries=False, timeout=timeout, maxsize=2)
 
     @staticmethod
     def usable() -> bool:
@@ -96,11 +93,7 @@ class FastLister:
 
     def _page(self, params: dict[str, str], prefix: str, what: str) -> Page:
         url = self._presign("list_objects_v2", params)
-        try:
-            response = self._http.request("GET", url)
-        except urllib3.exceptions.HTTPError as e:
-            raise errors.EndpointError(_unreachable(e, url, what)) from None
-        self._count(response)
+        response = self._get(url, what)
         if response.status != 200:
             fields = _leaves(response.data)
             raise error_for(
@@ -108,26 +101,34 @@ class FastLister:
             )
         return parse_page(response.data, prefix, what)
 
-    def _count(self, response: Any) -> None:
+    def _get(self, url: str, what: str) -> urllib3.BaseHTTPResponse:
+        """GET a page, tried as the retry policy says; the last answer (any status)."""
+        for attempt in itertools.count(1):
+            failure: Failure | None
+            try:
+                response = self._http.request("GET", url)
+            except urllib3.exceptions.HTTPError as e:
+                failure = failure_of(e)
+                delay = self._policy.pause(attempt, failure)
+                self._count()
+                retried(attempt, delay, "ListObjectsV2", what, failure)
+                if delay is None:
+                    raise unreachable(failure, url, what, type(e).__name__) from e
+            else:
+                self._count()
+                log.debug("ListObjectsV2 %s -> %d (try %d)", what, response.status, attempt)
+                code = _leaves(response.data).get("Code", "") if response.status >= 300 else ""
+                failure = status_failure(response.status, code)
+                delay = None if failure is None else self._policy.pause(attempt, failure)
+                if delay is None:
+                    return response
+                retried(attempt, delay, "ListObjectsV2", what, f"HTTP {response.status} {code}")
+            time.sleep(delay)
+        raise AssertionError("unreachable")
+
+    def _count(self) -> None:
         if self._counter is not None:
-            history = response.retries.history if response.retries else ()
-            for _ in range(1 + len(history)):
-                self._counter(event_name="before-send.s3.ListObjectsV2")
-
-
-def _unreachable(e: urllib3.exceptions.HTTPError, url: str, what: str) -> str:
-    """Why the request failed, in one line without the presigned URL (it is a credential)."""
-    reason = getattr(e, "reason", None) or e
-    endpoint = urlsplit(url)._replace(path="", query="").geturl()
-    if isinstance(reason, urllib3.exceptions.ReadTimeoutError):
-        return f"{what}: the server stopped answering (read timeout)"
-    if isinstance(reason, urllib3.exceptions.ConnectTimeoutError):
-        return f"cannot reach the S3 endpoint {endpoint}: the connection timed out"
-    if isinstance(reason, urllib3.exceptions.NewConnectionError):
-        cause = reason.__context__ or reason.__cause__
-        why = getattr(cause, "strerror", None) or "no connection"
-        return f"cannot reach the S3 endpoint {endpoint}: {why}"
-    return f"{what}: the connection failed ({type(reason).__name__})"
+            self._counter(event_name="before-send.s3.ListObjectsV2")
 
 
 def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:

@@ -294,7 +294,7 @@ def open_regular(path: str | os.PathLike[str], *, follow_symlinks: bool = False)
         fd = os.open(path, flags)
     except OSError as e:
         if e.errno == errno.ELOOP and not follow_symlinks and os.path.islink(path):
-            raise NotARegularFile(f"{os.fspath(path)}: a symbolic link now; not read") from None
+            raise NotARegularFile(f"{os.fspath(path)}: a symbolic link now; not read") from e
         raise
     mode = os.fstat(fd).st_mode
     if not stat.S_ISREG(mode):

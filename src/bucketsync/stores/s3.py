@@ -29,6 +29,7 @@ from .body import DirectBody
 from .crt import SMALL_OBJECT, CrtTransport, Reply
 from .errors import translated
 from .listing import FastLister
+from .retry import RetryPolicy, install
 
 METADATA_CRC64 = "crc64nvme"
 _CHECKSUM_FIELDS = {
@@ -62,6 +63,11 @@ class ClientSettings:
     connect_timeout: float = 10.0
     read_timeout: float = 60.0
     max_attempts: int = 5  # tries per request, the first one included
+
+    @property
+    def retry_policy(self) -> RetryPolicy:
+        """The retry policy every client of these settings follows."""
+        return RetryPolicy(attempts=self.max_attempts)
 
 
 class RequestCounter:
@@ -119,7 +125,7 @@ def make_client(
         if not named and "amazonaws.com" not in client.meta.endpoint_url:
             client = _client(session, settings, path_style=True)
     except (bexc.NoRegionError, ValueError) as e:
-        raise errors.UsageError(f"cannot configure the S3 client: {e}") from None
+        raise errors.UsageError(f"cannot configure the S3 client: {e}") from e
     if counter is not None:
         client.meta.events.register("before-send.s3", counter)
     client.meta.events.register("before-parse.s3.GetObject", _bodiless_304)
@@ -253,9 +259,11 @@ def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
         s3={"addressing_style": "path"} if path_style else None,
     )
     region = session.get_config_variable("region") or "us-east-1"
-    return session.create_client(
+    client = session.create_client(
         "s3", endpoint_url=settings.endpoint_url, region_name=region, config=config
     )
+    install(client, settings.retry_policy)
+    return client
 
 
 def _etag(value: str | None) -> str:
@@ -317,7 +325,9 @@ class S3Store:
                 credentials = self.connection.credentials()
                 if credentials is not None and CrtTransport.usable():
                     timeout = self.settings.connect_timeout + self.settings.read_timeout
-                    self._crt = CrtTransport(self.client, credentials, self.bucket, timeout)
+                    self._crt = CrtTransport(
+                        self.client, credentials, self.bucket, timeout, self.settings.retry_policy
+                    )
             return self._crt
 
     def _count(self, operation: str) -> None:
@@ -336,7 +346,7 @@ class S3Store:
             except bexc.ClientError as e:
                 status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status == 404:
-                    raise errors.BucketNotFound(f"s3://{self.bucket}: no such bucket") from None
+                    raise errors.BucketNotFound(f"s3://{self.bucket}: no such bucket") from e
                 raise
 
     def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
