@@ -70,7 +70,8 @@ def invariants(
     if "*" not in monitor.skipped:
         monitor.install(monkeypatch, [request.module] if request.module else [])
     yield monitor
-    broken = monitor.finish(request.node.nodeid)
+    rank = {f"[{name}]": n for n, name in enumerate(INVARIANTS)}
+    broken = sorted(monitor.finish(request.node.nodeid), key=lambda v: rank[v.split()[0]])
     if broken:
         shown = "\n  ".join(broken[:20]) + ("\n  ..." if len(broken) > 20 else "")
         pytest.fail(f"{len(broken)} invariant violations:\n  {shown}", pytrace=False)
@@ -103,6 +104,9 @@ def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
         syncs=sum(TOTALS[n] for n in names[:3]),
         **{n.replace(" ", "_"): TOTALS[n] for n in (*names, "paths compared", "keys compared")},
         invariant_violations=TOTALS["violations"],
+    )
+    figures.note(
+        "invariants after every sync (whole run)", seconds_checking=TOTALS["checking ms"] / 1000
     )
     figures.save(FIGURES_JSON)
     log = FIGURES_JSON.with_name("invariant-violations.json")

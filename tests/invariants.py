@@ -30,6 +30,7 @@ import os
 import stat
 import subprocess
 import threading
+import time
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -43,7 +44,7 @@ from bucketsync.plan import Plan
 from bucketsync.report import Report
 from bucketsync.stores.local import is_temp_name
 
-INVARIANTS = ("outside", "modes", "plan", "temp", "dry")
+INVARIANTS = ("outside", "plan", "dry", "temp", "modes")  # the rarer first in reports
 SMALL = 4 * 1024 * 1024  # files up to this size are hashed; larger ones compared by stat
 MAX_KEYS = 5000  # prefixes with more keys than this are not listed around a sync
 TOTALS: Counter[str] = Counter()  # the session's figures, summed over every test
@@ -340,10 +341,16 @@ class Monitor:
                 for other in self._active:
                     other.overlapped = True
             self._active.append(call)
+        started = time.perf_counter()
         call.before = snapshot(self._roots(call), call.skip, self._last)
         if pair is not None and "plan" not in self.skipped:
             call.remote_before = list_prefix(pair.remote.bucket, pair.remote.prefix)
+        self._spent(started)
         return call
+
+    def _spent(self, started: float) -> None:
+        with self._lock:
+            self.counts["checking ms"] += round((time.perf_counter() - started) * 1000)
 
     def _roots(self, call: Call) -> list[str]:
         local = call.local
@@ -354,6 +361,7 @@ class Monitor:
     def _end(self, call: Call, returned: bool, cli: bool = False) -> None:
         with self._lock:
             self._active.remove(call)
+        started = time.perf_counter()
         after = snapshot(self._roots(call), call.skip, call.before)
         self._last = after
         found = self.check(call, after, returned, cli)
@@ -365,13 +373,15 @@ class Monitor:
         kind = "CLI runs" if cli else ("dry runs and diffs" if call.dry else "syncs")
         self.counts[f"{kind} checked"] += 1
         self.counts["paths compared"] += len(after)
+        rank = {name: n for n, name in enumerate(INVARIANTS)}
         found = [
             f"[{name}] {call.label}: {text}".replace(self.root + os.sep, "")
-            for name, text in found
+            for name, text in sorted(found, key=lambda f: rank[f[0]])
             if name not in self.skipped
         ]
         self.counts["violations"] += len(found)
         self.violations.extend(found)
+        self._spent(started)
 
     # -- the rules ------------------------------------------------------------------------
 
@@ -425,6 +435,15 @@ class Monitor:
 
     def end_cli(self, call: Call, returncode: int) -> None:
         self._end(call, returned=returncode >= 0 and returncode != 130, cli=True)
+
+    def narrow(self, folder: Path) -> None:
+        """Watch only folder from now on (a property test's example, not the ones before)."""
+        self.root, self._last = os.path.realpath(folder), None
+
+    def take(self) -> list[str]:
+        """The violations found so far, handed over (and forgotten) for the caller to judge."""
+        found, self.violations = self.violations, []
+        return found
 
     def finish(self, test: str) -> list[str]:
         """The test is over: add its counts to the session's, return its violations."""
@@ -569,5 +588,6 @@ def summary_lines(totals: Counter[str]) -> list[str]:
     order = ["tests with syncs", "syncs checked", "dry runs and diffs checked", "CLI runs checked"]
     order += ["paths compared", "keys compared", "violations"]
     return [f"{name}: {totals.get(name, 0):,}" for name in order] + [
-        f"invariants: {', '.join(INVARIANTS)}"
+        f"seconds spent checking: {totals.get('checking ms', 0) / 1000:.1f}",
+        f"invariants: {', '.join(INVARIANTS)}",
     ]
