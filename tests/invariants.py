@@ -374,13 +374,13 @@ class Monitor:
         self.counts[f"{kind} checked"] += 1
         self.counts["paths compared"] += len(after)
         rank = {name: n for n, name in enumerate(INVARIANTS)}
-        found = [
+        shown = [
             f"[{name}] {call.label}: {text}".replace(self.root + os.sep, "")
             for name, text in sorted(found, key=lambda f: rank[f[0]])
             if name not in self.skipped
         ]
-        self.counts["violations"] += len(found)
-        self.violations.extend(found)
+        self.counts["violations"] += len(shown)
+        self.violations.extend(shown)
         self._spent(started)
 
     # -- the rules ------------------------------------------------------------------------
@@ -523,7 +523,8 @@ def _mode_rule(
     if new.kind == "file":
         want = old.mode if old is not None and old.kind == "file" else 0o666 & ~umask
         if new.mode != want:
-            why = "kept from the file it replaced" if old is not None else f"umask {umask:#05o}"
+            replaced = old is not None and old.kind == "file"
+            why = "kept from the file it replaced" if replaced else f"umask {umask:#05o}"
             return [("modes", f"{path}: mode {new.mode:#05o}, expected {want:#05o} ({why})")]
     elif new.kind == "dir" and old is None and new.mode & ~(0o777 & ~umask):
         return [("modes", f"{path}: new folder mode {new.mode:#05o} wider than umask {umask:#05o}")]
