@@ -3,16 +3,23 @@
 Servers are session-scoped and start on first use: moto (in-process thread), rclone
 (``rclone serve s3``) and LocalStack (``make localstack``). Each test using ``s3``,
 ``moto_s3``, ``rclone_s3`` or ``localstack`` gets its own fresh bucket as an :class:`S3Env`.
+
+Every sync a test runs (API, Mirror, CLI) is checked against the invariants of
+``invariants.py``; a test that breaks one on purpose opts out with
+``@pytest.mark.no_invariants("modes", ..., reason="...")`` (no names: all of them).
 """
 
 from __future__ import annotations
 
+import json
 import os
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+from invariants import BROKEN, INVARIANTS, TOTALS, Monitor, summary_lines
+from reliability_figures import FIGURES_JSON, Figures
 from s3env import S3Env
 from s3servers import (
     ACCESS_KEY,
@@ -49,6 +56,62 @@ def isolated_env(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     }
     for name, value in settings.items():
         monkeypatch.setenv(name, value)
+
+
+@pytest.fixture(autouse=True)
+def invariants(
+    request: pytest.FixtureRequest,
+    isolated_env: None,
+    monkeypatch: pytest.MonkeyPatch,
+    tmp_path: Path,
+) -> Iterator[Monitor]:
+    """Check every sync of the test against the suite's invariants (see invariants.py)."""
+    monitor = Monitor(tmp_path, _opted_out(request.node))
+    if "*" not in monitor.skipped:
+        monitor.install(monkeypatch, [request.module] if request.module else [])
+    yield monitor
+    rank = {f"[{name}]": n for n, name in enumerate(INVARIANTS)}
+    broken = sorted(monitor.finish(request.node.nodeid), key=lambda v: rank[v.split()[0]])
+    if broken:
+        shown = "\n  ".join(broken[:20]) + ("\n  ..." if len(broken) > 20 else "")
+        pytest.fail(f"{len(broken)} invariant violations:\n  {shown}", pytrace=False)
+
+
+def _opted_out(item: pytest.Item) -> set[str]:
+    """The invariants a test's no_invariants marker turns off ("*": all)."""
+    marker = item.get_closest_marker("no_invariants")
+    if marker is None:
+        return set()
+    if not marker.kwargs.get("reason"):
+        raise pytest.UsageError(f"{item.nodeid}: no_invariants needs a reason=")
+    unknown = set(marker.args) - set(INVARIANTS)
+    if unknown:
+        raise pytest.UsageError(f"{item.nodeid}: unknown invariants {sorted(unknown)}")
+    return set(marker.args) or {"*"}
+
+
+def pytest_terminal_summary(terminalreporter: pytest.TerminalReporter) -> None:
+    """The invariant checks' figures for this run (also saved for docs/reliability.md)."""
+    if not TOTALS.get("tests with syncs"):
+        return
+    terminalreporter.section("invariants checked after every sync")
+    for line in summary_lines(TOTALS):
+        terminalreporter.write_line(line)
+    figures = Figures()
+    names = ("syncs checked", "dry runs and diffs checked", "CLI runs checked", "tests with syncs")
+    figures.add(
+        "invariants after every sync (whole run)",
+        syncs=sum(TOTALS[n] for n in names[:3]),
+        **{n.replace(" ", "_"): TOTALS[n] for n in (*names, "paths compared", "keys compared")},
+        invariant_violations=TOTALS["violations"],
+    )
+    figures.note(
+        "invariants after every sync (whole run)", seconds_checking=TOTALS["checking ms"] / 1000
+    )
+    figures.save(FIGURES_JSON)
+    log = FIGURES_JSON.with_name("invariant-violations.json")
+    log.write_text(json.dumps(BROKEN, indent=1, ensure_ascii=False) + "\n")
+    terminalreporter.write_line(f"violations by test: {log}")
 
 
 def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
