@@ -1,7 +1,8 @@
 """The command-line tool: a thin argparse layer over the API.
 
 Exit codes: 0 done (also when nothing needed doing); 1 some files failed, the
-rest done and recorded (and `diff --exit-code` when there are differences);
+rest done and recorded (and `diff --exit-code` when there are differences, and
+`check` when any path is not the same);
 2 nothing done: bad arguments, a malformed URL, a missing local folder, missing
 credentials, no such bucket, access denied; 130 interrupted.
 """
@@ -16,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from . import __version__, api, options
+from . import __version__, api, checkcli, options
 from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .options import DEFAULT_JOBS, MAX_ATTEMPTS, MAX_JOBS
@@ -62,6 +63,7 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
+    checkcli.add_parser(commands, _Rule)  # `check` lives in its own modules
     return parser
 
 
@@ -177,6 +179,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        return checkcli.run(args)
     with _notices(not (args.quiet or args.json)):
         if args.command == "diff":
             plan = api.diff(args.src, args.dst, **_options(args))
