@@ -36,7 +36,7 @@ def check(job: Job, local: LocalFile, remote: RemoteObject, record: Record | Non
         facts = _learn(job, facts, verdict)
         verdict = decide(facts)
     if verdict.same is None:
-        verdict = Verdict(False, "could not settle the comparison; transferring", unsettled=True)
+        verdict = Verdict(False, "could not settle the comparison; transferring")
     return Checked(verdict, facts.digests, _new_record(job, facts, verdict))
 
 

@@ -17,7 +17,7 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from . import __version__, api, checkcli, options
+from . import __version__, api, options
 from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .options import DEFAULT_JOBS, MAX_ATTEMPTS, MAX_JOBS
@@ -63,7 +63,9 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
-    checkcli.add_parser(commands, _Rule)  # `check` lives in its own modules
+    from . import checkcli  # `check` lives in modules of its own
+
+    checkcli.add_parser(commands, _Rule)
     return parser
 
 
@@ -180,6 +182,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 def _run(args: argparse.Namespace) -> int:
     if args.command == "check":
+        from . import checkcli
+
         return checkcli.run(args)
     with _notices(not (args.quiet or args.json)):
         if args.command == "diff":

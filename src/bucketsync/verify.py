@@ -57,6 +57,7 @@ from .stores.body import DirectBody
 from .stores.local import check_rel, local_file, target_path
 
 SETTLE_HINT = "; --download settles it"
+NOT_SETTLED = "could not settle"  # checker.check's verdict when its rounds ran out
 UNCHANGED = "unchanged since the last verified sync"  # as compare.decide says it
 
 
@@ -244,7 +245,7 @@ def _pair(
         verdict = checked.verdict
         if verdict.same:
             return PathCheck(local.rel, "same", verdict.reason), checked.record
-        if not verdict.unsettled:
+        if not (verdict.unsettled or verdict.reason.startswith(NOT_SETTLED)):
             return PathCheck(local.rel, "differ", verdict.reason), None
         if not opts.download:
             return PathCheck(local.rel, "unknown", verdict.reason + SETTLE_HINT), None
