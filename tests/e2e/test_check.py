@@ -24,6 +24,7 @@ from botocore.config import Config
 from botocore.exceptions import ClientError
 
 import bucketsync
+from bucketsync.stores.tempnames import temp_path
 from s3env import S3Env
 
 BUCKETSYNC = str(Path(sys.executable).with_name("bucketsync"))
@@ -117,6 +118,9 @@ PUSH = {
 def test_every_outcome_changes_nothing(s3: S3Env, tmp_path: Path) -> None:
     local = tmp_path / "local"
     setup_every_outcome(s3, local)
+    orphan = temp_path(local / "same.txt")  # a killed sync's temporary file: a sync sweeps it
+    orphan.write_bytes(b"half")
+    os.utime(orphan, (0, 0))
     before = (tree(local), bucket(s3))
     report = bucketsync.check(local, s3.url("p/"))
     assert statuses(report) == PUSH
