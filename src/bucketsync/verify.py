@@ -196,16 +196,23 @@ def _run(job: Job, opts: CheckOptions) -> tuple[list[PathCheck], list[tuple[str,
     paths: list[PathCheck] = []
     records: list[Record] = []
     with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
-        for (local, remote), record in merged(job, plan, unread):
-            if local is None or remote is None:
-                window.append(_one_sided(job, local, remote))
-            elif record and record.local_matches(local) and record.remote_matches(remote):
-                window.append(PathCheck(local.rel, "same", UNCHANGED))
-            else:
-                window.append(pool.submit(_pair, job, opts, (local, remote), record))
-            while len(window) > limit:
+        try:
+            for (local, remote), record in merged(job, plan, unread):
+                if local is None or remote is None:
+                    window.append(_one_sided(job, local, remote))
+                elif record and record.local_matches(local) and record.remote_matches(remote):
+                    window.append(PathCheck(local.rel, "same", UNCHANGED))
+                else:
+                    window.append(pool.submit(_pair, job, opts, (local, remote), record))
+                while len(window) > limit:
+                    paths.append(_settled(window.popleft(), records))
+            while window:
                 paths.append(_settled(window.popleft(), records))
-        paths.extend(_settled(slot, records) for slot in window)
+        except BaseException:  # an interrupt, a listing out of order: start nothing more
+            for slot in window:
+                if isinstance(slot, Future):
+                    slot.cancel()
+            raise
     if not opts.no_state:
         job.state.save(job.scope, records)
     paths = _unreadable(paths, plan, unread)
