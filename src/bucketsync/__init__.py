@@ -1,6 +1,7 @@
 """bucketsync: keep a local folder and an S3 prefix identical, moving only what differs."""
 
 from .api import diff, sync
+from .checkreport import CheckReport, PathCheck
 from .cleanup import Cleared
 from .errors import (
     AccessDenied,
@@ -29,6 +30,7 @@ from .legacy import LocalObjectCache
 from .mirror import Mirror, fetch
 from .plan import Action, Plan, Problem
 from .report import Report
+from .verify import check
 
 __version__ = "0.1.0"
 
@@ -37,6 +39,7 @@ __all__ = [
     "Action",
     "BucketNotFound",
     "BucketsyncError",
+    "CheckReport",
     "ChecksumMismatch",
     "Cleared",
     "CredentialsError",
@@ -52,6 +55,7 @@ __all__ = [
     "NotFound",
     "ObjectNotFound",
     "OfflineWarning",
+    "PathCheck",
     "PathConflict",
     "Plan",
     "Problem",
@@ -62,6 +66,7 @@ __all__ = [
     "UnsafeKey",
     "UsageError",
     "__version__",
+    "check",
     "diff",
     "fetch",
     "sync",

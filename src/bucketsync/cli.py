@@ -1,7 +1,8 @@
 """The command-line tool: a thin argparse layer over the API.
 
 Exit codes: 0 done (also when nothing needed doing); 1 some files failed, the
-rest done and recorded (and `diff --exit-code` when there are differences);
+rest done and recorded (and `diff --exit-code` when there are differences, and
+`check` when any path is not the same);
 2 nothing done: bad arguments, a malformed URL, a missing local folder, missing
 credentials, no such bucket, access denied; 130 interrupted (Ctrl-C); 143 terminated
 (SIGTERM).
@@ -64,6 +65,9 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
+    from . import checkcli  # `check` lives in modules of its own
+
+    checkcli.add_parser(commands, _Rule)
     return parser
 
 
@@ -181,6 +185,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "check":
+        from . import checkcli
+
+        return checkcli.run(args)
     with _notices(not (args.quiet or args.json)):
         if args.command == "diff":
             plan = api.diff(args.src, args.dst, **_options(args))

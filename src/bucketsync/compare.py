@@ -65,12 +65,17 @@ class Facts:
 
 @dataclass(frozen=True)
 class Verdict:
-    """`same` is None when more is needed: a HEAD, or the digests named in `need_hash`."""
+    """`same` is None when more is needed: a HEAD, or the digests named in `need_hash`.
+
+    `unsettled` marks a "changed" that is no finding but a lack of evidence (rule 7:
+    nothing usable on the object): a sync transfers it, `check` calls it unknown.
+    """
 
     same: bool | None
     reason: str
     need_head: bool = False
     need_hash: frozenset[str] = frozenset()
+    unsettled: bool = False
 
 
 def same(reason: str) -> Verdict:
@@ -141,7 +146,8 @@ def _by_head(facts: Facts) -> Verdict:
         return _before_head(facts)
     evidence = _evidence(facts.remote.size, facts.remote.etag, facts.head)
     if evidence is None:
-        return differ("no usable checksum on the remote object (--compare size would trust sizes)")
+        reason = "no usable checksum on the remote object (--compare size would trust sizes)"
+        return Verdict(False, reason, unsettled=True)
     name, expected, label = evidence
     value = _local_value(facts, name)
     if value is None:

@@ -103,6 +103,9 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
             yield pair, record
 
 
+merged = _merged  # the walk, listing and state rows, merged: `check` (verify.py) reads them too
+
+
 def _rel(item: LocalFile | RemoteObject | Record) -> str:
     return item.rel
 

@@ -7,6 +7,9 @@ import bucketsync
 PUBLIC = {
     "sync",
     "diff",
+    "check",
+    "CheckReport",
+    "PathCheck",
     "fetch",
     "Mirror",
     "LocalObjectCache",
