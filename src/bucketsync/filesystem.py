@@ -1,0 +1,649 @@
+"""``bucketsync://bucket/key``: an fsspec filesystem over bucketsync's verified local cache.
+
+pandas, xarray, dask and pyarrow take fsspec URLs; this filesystem gives them the
+local copy `Mirror.path()` keeps (``<cache>/<endpoint host>/<bucket>/<key>``),
+checked with at most one request (a conditional GET), none within `max_age`, and
+guarded by the per-key locks shared by every process. Writing goes to the local
+copy and is uploaded when the file is closed, as one key's push (verified,
+conditional). `ls`, `info`, `find` and `glob` answer from listings; `get` is a
+pull and `put` a push of the matching keys.
+
+fsspec finds it through the ``fsspec.specs`` entry point of the package; fsspec
+itself is the optional ``bucketsync[fsspec]`` extra.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO, Any, cast
+
+from .errors import MissingDependency, ObjectNotFound, TransferError, UsageError
+
+try:
+    from fsspec.spec import AbstractFileSystem
+except ImportError:  # pragma: no cover - depends on what is installed
+    raise MissingDependency(
+        "the bucketsync:// filesystem needs fsspec: pip install 'bucketsync[fsspec]'"
+    ) from None
+try:
+    from fsspec.implementations.chained import ChainedFileSystem as _Base
+except ImportError:  # pragma: no cover - fsspec before 2025.10
+    _Base = AbstractFileSystem
+
+from . import api
+from .mirror import Mirror
+from .report import Report, Stats
+from .stores.errors import translated
+from .stores.s3 import S3Store
+
+# fsspec's own options, for its listing cache; the rest are bucketsync's.
+FSSPEC_OPTIONS = ("use_listings_cache", "listings_expiry_time", "max_paths")
+# sync options that make no sense for single files, or that get/put decide themselves
+NOT_APPLICABLE = ("delete", "dry_run", "include", "exclude", "filter_rules")
+LISTINGS_EXPIRY = 10.0  # seconds a listing answers ls/info/find (content is checked apart)
+REUSE_CHECK = 2.0  # seconds a check by this filesystem serves its further touches of a file
+_S3_PREFIXES = ("s3://", "s3a://")
+
+
+class BucketsyncFileSystem(_Base):  # type: ignore[misc]
+    """S3 objects as their verified local copies: ``bucketsync://bucket/key``.
+
+    Options (constructor arguments, or `storage_options`): `endpoint_url`,
+    `profile`, `max_age` (seconds a copy checked that recently is used without a
+    request), `offline` ("warn", "ignore", "error"), and the options of `sync()`
+    that apply: jobs, compare, progress, follow_symlinks, connect_timeout,
+    read_timeout, max_attempts, lock_timeout. `reuse_check` (default 2 s): a check
+    of a file by this filesystem serves its further touches of that file for so
+    long, because one library read touches a file several times (pyarrow: `info`,
+    `isfile`, `open`, then `isfile` and `open` again); 0 checks on every touch. fsspec's `use_listings_cache`,
+    `listings_expiry_time` (default 10 s here) and `max_paths` tune the listing
+    cache of `ls`/`info`/`find`; file content is always checked apart.
+    """
+
+    protocol = ("bucketsync",)
+    root_marker = ""
+    local_file = True  # open() gives a real local file: fsspec.open_local works
+    async_impl = False
+
+    def __init__(
+        self,
+        endpoint_url: str | None = None,
+        profile: str | None = None,
+        max_age: float | None = None,
+        offline: str = "warn",
+        reuse_check: float = REUSE_CHECK,
+        **options: Any,
+    ) -> None:
+        target = _target_options(options)
+        endpoint_url = endpoint_url or target.get("endpoint_url")
+        profile = profile or target.get("profile")
+        listing = {name: options.pop(name) for name in FSSPEC_OPTIONS if name in options}
+        listing.setdefault("listings_expiry_time", LISTINGS_EXPIRY)
+        super().__init__(**listing)
+        _refuse_not_applicable(options)
+        settings = {"endpoint_url": endpoint_url, "profile": profile, **options}
+        self._options = {k: v for k, v in settings.items() if v is not None}
+        given = {**self._options, "max_age": max_age, "offline": offline}
+        check = Mirror("s3://bucketsync-options/", **given)  # checks every option
+        self.max_age, self.offline = check.max_age, check.offline
+        self._collecting = threading.local()
+        self.reuse_check = _seconds("reuse_check", reuse_check)
+        self._checked: dict[str, float] = {}
+        self._checked_lock = threading.Lock()
+
+    # ---- paths -----------------------------------------------------------------
+
+    @classmethod
+    def _strip_protocol(cls, path: Any) -> Any:
+        if isinstance(path, list):
+            return [cls._strip_protocol(p) for p in path]
+        text = str(path)
+        for prefix in _S3_PREFIXES:
+            if text.startswith(prefix):
+                text = text[len(prefix) :]
+        stripped = super()._strip_protocol(text)
+        return str(stripped).lstrip("/")
+
+    def _mirror(self, bucket: str) -> Mirror:
+        return _shared(bucket, self.max_age, self.offline, self._options).mirror
+
+    def _store(self, bucket: str) -> S3Store:
+        return _shared(bucket, self.max_age, self.offline, self._options).store
+
+    @property
+    def requests(self) -> dict[str, int]:
+        """HTTP requests this process sent through filesystems with these options, by kind.
+
+        The content checks (`open`, `info`, `cat`, `open_local`) and the listings.
+        """
+        total: dict[str, int] = {}
+        for shared in _all_shared(self.max_age, self.offline, self._options):
+            for counts in (shared.mirror.requests, shared.stats.requests.as_dict()):
+                for kind, n in counts.items():
+                    total[kind] = total.get(kind, 0) + n
+        return total
+
+    def local_path(self, path: str) -> Path:
+        """The verified local copy of path (one request at most; none within `max_age`)."""
+        path = self._strip_protocol(path)
+        bucket, key = _split(path)
+        if not key:
+            raise IsADirectoryError(f"bucketsync://{path}: a bucket, not an object")
+        mirror = self._mirror(bucket)
+        if self._recently_checked(path):
+            return mirror.local / key
+        local = mirror.path(key)
+        with self._checked_lock:
+            self._checked[path] = time.monotonic()
+        return local
+
+    def _recently_checked(self, path: str) -> bool:
+        """True if this filesystem checked path less than `reuse_check` seconds ago."""
+        with self._checked_lock:
+            at = self._checked.get(path)
+            if len(self._checked) > 10_000:
+                self._checked.clear()
+        return at is not None and time.monotonic() - at < self.reuse_check
+
+    # ---- reading and writing ---------------------------------------------------
+
+    def _open(
+        self,
+        path: str,
+        mode: str = "rb",
+        block_size: Any = None,
+        autocommit: bool = True,
+        cache_options: Any = None,
+        **kwargs: Any,
+    ) -> IO[bytes]:
+        path = self._strip_protocol(path)
+        if mode == "rb":
+            return open(self.local_path(path), "rb")
+        if mode not in ("wb", "ab"):
+            raise UsageError(f"mode must be 'rb', 'wb' or 'ab', not {mode!r}")
+        if not autocommit:
+            raise UsageError("transactions are not supported: a file is uploaded when closed")
+        bucket, key = _split(path)
+        if not key:
+            raise IsADirectoryError(f"{path}: a bucket, not an object")
+        mirror = self._mirror(bucket)
+        upload = _Upload(mirror.open(key, mode), lambda: self._uploaded(mirror, bucket, key))
+        return cast(IO[bytes], upload)
+
+    def _uploaded(self, mirror: Mirror, bucket: str, key: str) -> None:
+        mirror.push_key(key)
+        self.invalidate_cache(f"{bucket}/{key}")
+
+    def cat_file(
+        self, path: str, start: int | None = None, end: int | None = None, **kwargs: Any
+    ) -> bytes:
+        with self._open(path, "rb") as f:
+            if start is not None:
+                f.seek(start, os.SEEK_SET if start >= 0 else os.SEEK_END)
+            if end is None:
+                return f.read()
+            if end < 0:
+                end = f.seek(0, os.SEEK_END) + end
+            return f.read(max(0, end - f.tell()))
+
+    # ---- listings ----------------------------------------------------------------
+
+    def ls(self, path: str, detail: bool = True, **kwargs: Any) -> list[Any]:
+        path = self._strip_protocol(path)
+        entries = self._ls_from_cache(path) if kwargs.get("refresh") is not True else None
+        if entries is None:
+            entries = self._list(path)
+            if path:
+                self.dircache[path] = entries
+        return entries if detail else sorted(e["name"] for e in entries)
+
+    def _list(self, path: str) -> list[dict[str, Any]]:
+        bucket, key = _split(path)
+        if not bucket:
+            return self._buckets()
+        prefix = f"{key}/" if key else ""
+        entries = list(self._listing(bucket, prefix, delimiter=True))
+        if entries or not key:
+            if not entries:
+                self._store(bucket).check_bucket()
+            return entries
+        found = self._stat_file(bucket, key)
+        if found is None:
+            raise FileNotFoundError(f"bucketsync://{path}: no such object or folder")
+        return [found]
+
+    def _buckets(self) -> list[dict[str, Any]]:
+        with translated("listing the buckets"):
+            answer = self._store("bucketsync-options").client.list_buckets()
+        return [_folder(b["Name"]) for b in answer.get("Buckets", ())]
+
+    def _listing(self, bucket: str, prefix: str, *, delimiter: bool) -> Iterator[dict[str, Any]]:
+        """One listing below prefix: files (and folders, with the delimiter)."""
+        kwargs: dict[str, Any] = {"Bucket": bucket, "Prefix": prefix}
+        if delimiter:
+            kwargs["Delimiter"] = "/"
+        paginator = self._store(bucket).client.get_paginator("list_objects_v2")
+        with translated(f"s3://{bucket}/{prefix}"):
+            for page in paginator.paginate(**kwargs):
+                for common in page.get("CommonPrefixes", ()):
+                    yield _folder(f"{bucket}/{common['Prefix'].rstrip('/')}")
+                for item in page.get("Contents", ()):
+                    if item["Key"] != prefix:  # a "folder/" marker object
+                        yield _file(bucket, item)
+
+    def _stat_file(self, bucket: str, key: str) -> dict[str, Any] | None:
+        with translated(f"s3://{bucket}/{key}"):
+            page = self._store(bucket).client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
+        items = [i for i in page.get("Contents", ()) if i["Key"] == key]
+        return _file(bucket, items[0]) if items else None
+
+    def _is_folder(self, bucket: str, key: str) -> bool:
+        if not key:
+            self._store(bucket).check_bucket()
+            return True
+        with translated(f"s3://{bucket}/{key}/"):
+            page = self._store(bucket).client.list_objects_v2(
+                Bucket=bucket, Prefix=f"{key}/", MaxKeys=1
+            )
+        return bool(page.get("KeyCount") or page.get("Contents"))
+
+    def info(self, path: str, **kwargs: Any) -> dict[str, Any]:
+        """A file's entry (from a recent listing, else from its checked local copy), or a folder's.
+
+        Without a recent listing, the file's copy is checked (and fetched) as `open()`
+        would; that check serves this filesystem's next `reuse_check` seconds.
+        """
+        path = self._strip_protocol(path)
+        bucket, key = _split(path)
+        if not key:
+            if bucket:
+                self._store(bucket).check_bucket()
+            return _folder(path)
+        listed = self._from_listing(path)
+        if listed is not None:
+            return listed
+        try:
+            local = self.local_path(path)
+        except ObjectNotFound:
+            if self._is_folder(bucket, key):
+                return _folder(path)
+            raise FileNotFoundError(f"bucketsync://{path}: no such object or folder") from None
+        return {"name": path, "size": local.stat().st_size, "type": "file"}
+
+    def _from_listing(self, path: str) -> dict[str, Any] | None:
+        parent = self._parent(path)
+        for entry in self._ls_from_cache(parent) or ():
+            if entry["name"] == path:
+                return dict(entry)
+        if path in self.dircache:
+            return _folder(path)
+        return None
+
+    def exists(self, path: str, **kwargs: Any) -> bool:
+        """From listings: no object is downloaded to tell."""
+        path = self._strip_protocol(path)
+        bucket, key = _split(path)
+        if self._from_listing(path) is not None:
+            return True
+        try:
+            if not key:
+                return bool(bucket) and self._is_folder(bucket, "")
+            return self._stat_file(bucket, key) is not None or self._is_folder(bucket, key)
+        except FileNotFoundError:
+            return False
+
+    def isdir(self, path: str) -> bool:
+        path = self._strip_protocol(path)
+        listed = self._from_listing(path)
+        if listed is not None:
+            return bool(listed["type"] == "directory")
+        try:
+            return self._is_folder(*_split(path))
+        except FileNotFoundError:
+            return False
+
+    def find(
+        self,
+        path: str,
+        maxdepth: int | None = None,
+        withdirs: bool = False,
+        detail: bool = False,
+        **kwargs: Any,
+    ) -> Any:
+        """Everything below path from one recursive listing (a delimited one for depth 1)."""
+        path = self._strip_protocol(path)
+        bucket, key = _split(path)
+        if not bucket:
+            return super().find(path, maxdepth, withdirs, detail, **kwargs)
+        if maxdepth == 1:
+            found = self._children(path, withdirs)
+        else:
+            found = self._below(path, maxdepth, withdirs)
+        names = sorted(found)
+        return {n: found[n] for n in names} if detail else names
+
+    def _children(self, path: str, withdirs: bool) -> dict[str, dict[str, Any]]:
+        """find() to depth 1: one delimited listing, kept in the listing cache."""
+        try:
+            entries = self.ls(path, detail=True)
+        except FileNotFoundError:
+            return {}
+        kinds = ("file", "directory") if withdirs else ("file",)
+        return {e["name"]: e for e in entries if e["type"] in kinds}
+
+    def _below(self, path: str, maxdepth: int | None, withdirs: bool) -> dict[str, dict[str, Any]]:
+        """find() from one recursive listing, which fills the listing cache if complete."""
+        bucket, key = _split(path)
+        prefix = f"{key}/" if key else ""
+        found: dict[str, dict[str, Any]] = {}
+        for entry in self._listing(bucket, prefix, delimiter=False):
+            depth = entry["name"][len(path) :].count("/")
+            if maxdepth is None or depth <= maxdepth:
+                found[entry["name"]] = entry
+            if withdirs:
+                _add_folders(found, path, entry["name"], maxdepth)
+        if not found and key:
+            single = self._stat_file(bucket, key)
+            if single is not None:
+                found[path] = single
+        if maxdepth is None and found:
+            self._remember_tree(path, [e for e in found.values() if e["type"] == "file"])
+        return found
+
+    def _remember_tree(self, root: str, files: list[dict[str, Any]]) -> None:
+        """Fill the listing cache of every folder below root from one complete listing."""
+        children: dict[str, dict[str, dict[str, Any]]] = {root: {}}
+        for entry in files:
+            name = entry["name"]
+            parent = self._parent(name)
+            children.setdefault(parent, {})[name] = entry
+            while parent != root and len(parent) > len(root):
+                grand = self._parent(parent)
+                children.setdefault(grand, {})[parent] = _folder(parent)
+                parent = grand
+        for folder, entries in children.items():
+            if folder.startswith(root) and "/" in folder:
+                self.dircache[folder] = list(entries.values())
+
+    def mkdir(self, path: str, create_parents: bool = True, **kwargs: Any) -> None:
+        """S3 has no folders: nothing to do."""
+
+    def makedirs(self, path: str, exist_ok: bool = False) -> None:
+        """S3 has no folders: nothing to do."""
+
+    # ---- get and put: a pull and a push ---------------------------------------------
+
+    def get(self, rpath: Any, lpath: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """A pull of the matching keys into lpath: verified downloads of what differs."""
+        for remote, local, rels in _groups(
+            self._collect(super().get, rpath, lpath, recursive, **kwargs)
+        ):
+            if not remote:  # a copy under another name
+                self._copy_out(rels[0], local)
+            elif len(rels) == 1:
+                with Mirror(f"s3://{remote}/", local, **self._mirror_options()) as mirror:
+                    mirror.path(rels[0])
+            else:
+                Path(local).mkdir(parents=True, exist_ok=True)
+                _raise_failures(api.sync(f"s3://{remote}/", local, **self._filters(rels)))
+
+    def put(self, lpath: Any, rpath: Any, recursive: bool = False, **kwargs: Any) -> None:
+        """A push of the matching local files: verified, conditional uploads of what differs."""
+        for remote, local, rels in _groups(
+            self._collect(super().put, lpath, rpath, recursive, **kwargs)
+        ):
+            if not remote:  # a copy under another name
+                self._copy_in(local, rels[0])
+            elif len(rels) == 1:
+                with Mirror(f"s3://{remote}/", local, **self._mirror_options()) as mirror:
+                    mirror.push_key(rels[0])
+            else:
+                _raise_failures(api.sync(local, f"s3://{remote}/", **self._filters(rels)))
+            self.invalidate_cache(remote or self._strip_protocol(rels[0]))
+
+    def get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
+        pairs = self._pairs()
+        if pairs is None:
+            self._copy_out(self._strip_protocol(rpath), os.fspath(lpath))
+        elif not self.isdir(rpath):
+            pairs.append((self._strip_protocol(rpath), os.fspath(lpath)))
+
+    def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
+        pairs = self._pairs()
+        if os.path.isdir(lpath):
+            return
+        if pairs is None:
+            self._copy_in(os.fspath(lpath), self._strip_protocol(rpath))
+        else:
+            pairs.append((self._strip_protocol(rpath), os.fspath(lpath)))
+
+    def _copy_out(self, rpath: str, lpath: str) -> None:
+        target = Path(lpath)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.local_path(rpath), target)
+
+    def _copy_in(self, lpath: str, rpath: str) -> None:
+        with open(lpath, "rb") as source, self.open(rpath, "wb") as target:
+            shutil.copyfileobj(source, target)
+
+    def _pairs(self) -> list[tuple[str, str]] | None:
+        pairs: list[tuple[str, str]] | None = getattr(self._collecting, "pairs", None)
+        return pairs
+
+    def _collect(self, method: Any, *args: Any, **kwargs: Any) -> list[tuple[str, str]]:
+        """The (remote, local) pairs fsspec's get/put decide on, moving nothing yet."""
+        pairs: list[tuple[str, str]] = []
+        self._collecting.pairs = pairs
+        try:
+            method(*args, **kwargs)
+        finally:
+            self._collecting.pairs = None
+        return pairs
+
+    def _mirror_options(self) -> dict[str, Any]:
+        return {**self._options, "max_age": self.max_age, "offline": self.offline}
+
+    def _filters(self, rels: list[str]) -> dict[str, Any]:
+        """Options for a sync of exactly these relative paths."""
+        patterns = [re.sub(r"([*?\[])", r"[\1]", rel) for rel in rels]
+        rules = [("exclude", "*"), *(("include", p) for p in patterns)]
+        return {**self._options, "filter_rules": rules}
+
+
+class _Upload:
+    """A file open for writing whose content is uploaded once it is closed."""
+
+    def __init__(self, file: IO[Any], upload: Any) -> None:
+        self._file = file
+        self._upload = upload
+        self._closed = False
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._file, name)
+
+    def write(self, data: Any) -> int:
+        return int(self._file.write(data))
+
+    @property
+    def closed(self) -> bool:
+        return self._closed
+
+    def readable(self) -> bool:
+        return False
+
+    def writable(self) -> bool:
+        return True
+
+    def seekable(self) -> bool:
+        return False
+
+    def close(self) -> None:
+        if self._closed:
+            return
+        self._closed = True
+        self._file.close()
+        self._upload()
+
+    def discard(self) -> None:
+        self._closed = True
+        discard = getattr(self._file, "discard", self._file.close)
+        discard()
+
+    def __enter__(self) -> _Upload:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
+        if exc_type is None:
+            self.close()
+        else:
+            self.discard()
+
+
+# ---- shared clients: one Mirror and one listing store per bucket and options ------
+
+
+class _Shared:
+    def __init__(self, bucket: str, max_age: float | None, offline: str, options: dict[str, Any]):
+        given = {**options, "max_age": max_age, "offline": offline}
+        self.mirror = Mirror(f"s3://{bucket}/", **given)
+        self.stats = Stats()
+        location = self.mirror.location
+        self.store = api.make_store(location, api._options(dict(options)), self.stats)
+
+
+_SHARED: dict[tuple[str, str], _Shared] = {}
+_SHARED_LOCK = threading.Lock()
+
+
+def _settings_key(max_age: float | None, offline: str, options: dict[str, Any]) -> str:
+    env = tuple(
+        os.environ.get(n)
+        for n in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "BUCKETSYNC_CACHE_DIR", "BUCKETSYNC_STATE_DIR")
+    )
+    return repr((max_age, offline, sorted(options.items()), env))
+
+
+def _shared(bucket: str, max_age: float | None, offline: str, options: dict[str, Any]) -> _Shared:
+    """A Mirror and a store for bucket, made once per process (a client takes ~0.1 s)."""
+    key = (bucket, _settings_key(max_age, offline, options))
+    with _SHARED_LOCK:
+        shared = _SHARED.get(key)
+        if shared is None:
+            shared = _SHARED[key] = _Shared(bucket, max_age, offline, options)
+        return shared
+
+
+def _all_shared(max_age: float | None, offline: str, options: dict[str, Any]) -> list[_Shared]:
+    settings = _settings_key(max_age, offline, options)
+    with _SHARED_LOCK:
+        return [s for (_, k), s in _SHARED.items() if k == settings]
+
+
+# ---- helpers --------------------------------------------------------------------
+
+
+def _split(path: str) -> tuple[str, str]:
+    bucket, _, key = path.strip("/").partition("/")
+    return bucket, key
+
+
+def _folder(name: str) -> dict[str, Any]:
+    return {"name": name, "size": 0, "type": "directory"}
+
+
+def _file(bucket: str, item: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "name": f"{bucket}/{item['Key']}",
+        "size": int(item["Size"]),
+        "type": "file",
+        "ETag": str(item.get("ETag", "")).strip('"'),
+        "LastModified": item.get("LastModified"),
+    }
+
+
+def _add_folders(
+    found: dict[str, dict[str, Any]], root: str, name: str, maxdepth: int | None
+) -> None:
+    parts = name[len(root) :].strip("/").split("/")[:-1]
+    for depth in range(1, len(parts) + 1):
+        if maxdepth is not None and depth > maxdepth:
+            break
+        folder = "/".join([root, *parts[:depth]]) if root else "/".join(parts[:depth])
+        found.setdefault(folder, _folder(folder))
+
+
+def _target_options(options: dict[str, Any]) -> dict[str, Any]:
+    """The endpoint and profile of a chained ``bucketsync::s3://`` URL's s3fs options."""
+    protocol = options.pop("target_protocol", None)
+    target = dict(options.pop("target_options", None) or {})
+    options.pop("fo", None)
+    if protocol is None:
+        return {}
+    if protocol not in ("s3", "s3a"):
+        raise UsageError(f"bucketsync:: chains only onto s3://, not {protocol}://")
+    client = target.get("client_kwargs") or {}
+    endpoint = target.get("endpoint_url") or client.get("endpoint_url")
+    return {"endpoint_url": endpoint, "profile": target.get("profile")}
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
+        raise UsageError(f"{name} must be a number of seconds >= 0, not {value!r}")
+    return float(value)
+
+
+def _refuse_not_applicable(options: dict[str, Any]) -> None:
+    for name in NOT_APPLICABLE:
+        if name in options:
+            raise UsageError(
+                f"option {name!r} does not apply to the bucketsync filesystem "
+                "(use bucketsync.sync() for whole-prefix syncs)"
+            )
+
+
+def _groups(pairs: list[tuple[str, str]]) -> Iterator[tuple[str, str, list[str]]]:
+    """(remote folder, local folder, relative paths): one pull or push per folder pair.
+
+    A copy under another name comes alone, as ("", local path, [remote path]).
+    """
+    groups: dict[tuple[str, str], list[str]] = {}
+    for remote, local in pairs:
+        common = _common(remote, local)
+        if common is None:
+            yield "", local, [remote]
+            continue
+        remote_dir, local_dir, rel = common
+        groups.setdefault((remote_dir, local_dir), []).append(rel)
+    for (remote_dir, local_dir), rels in groups.items():
+        yield remote_dir, local_dir, rels
+
+
+def _common(remote: str, local: str) -> tuple[str, str, str] | None:
+    """Split both paths where their trailing segments stop matching; None if names differ."""
+    rparts = remote.split("/")
+    lparts = Path(local).absolute().parts
+    if len(rparts) < 2 or rparts[-1] != lparts[-1]:
+        return None
+    same = 1
+    while (
+        same < len(rparts) - 1  # the bucket stays on the remote side
+        and same < len(lparts) - 1
+        and rparts[-1 - same] == lparts[-1 - same]
+    ):
+        same += 1
+    rel = "/".join(rparts[-same:])
+    return "/".join(rparts[:-same]), str(Path(*lparts[:-same])), rel
+
+
+def _raise_failures(report: Report) -> None:
+    if report.errors:
+        first = report.errors[0]
+        raise TransferError(
+            f"{len(report.errors)} file(s) failed; first: {first.path}: {first.error}"
+        )
