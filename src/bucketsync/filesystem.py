@@ -61,8 +61,8 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     read_timeout, max_attempts, lock_timeout. `reuse_check` (default 2 s): a check
     of a file by this filesystem serves its further touches of that file for so
     long, because one library read touches a file several times (pyarrow: `info`,
-    `isfile`, `open`, then `isfile` and `open` again); 0 checks on every touch. fsspec's `use_listings_cache`,
-    `listings_expiry_time` (default 10 s here) and `max_paths` tune the listing
+    `isfile`, `open`, then `isfile` and `open` again); 0 checks on every touch.
+    fsspec's `use_listings_cache`, `listings_expiry_time` (default 10 s here) and `max_paths` tune the listing
     cache of `ls`/`info`/`find`; file content is always checked apart.
     """
 
@@ -318,8 +318,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     ) -> Any:
         """Everything below path from one recursive listing (a delimited one for depth 1)."""
         path = self._strip_protocol(path)
-        bucket, key = _split(path)
-        if not bucket:
+        if not _split(path)[0]:
             return super().find(path, maxdepth, withdirs, detail, **kwargs)
         if maxdepth == 1:
             found = self._children(path, withdirs)
