@@ -62,8 +62,9 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     of a file by this filesystem serves its further touches of that file for so
     long, because one library read touches a file several times (pyarrow: `info`,
     `isfile`, `open`, then `isfile` and `open` again); 0 checks on every touch.
-    fsspec's `use_listings_cache`, `listings_expiry_time` (default 10 s here) and `max_paths` tune the listing
-    cache of `ls`/`info`/`find`; file content is always checked apart.
+    fsspec's `use_listings_cache`, `listings_expiry_time` (default 10 s here) and
+    `max_paths` tune the listing cache of `ls`/`info`/`find`; file content is
+    always checked apart.
     """
 
     protocol = ("bucketsync",)
