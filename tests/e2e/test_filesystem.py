@@ -272,7 +272,8 @@ def test_xarray_open_dataset_via_open_local(s3: S3Env) -> None:
     url = f"bucketsync://{s3.bucket}/nc/temps.nc"
     local: list[str] = []
     assert _sent(fs, lambda: local.append(fsspec.open_local(url))) == {"get": 1}
-    with xr.open_dataset(local[0], engine="scipy") as opened:
+    assert local[0].endswith("/nc/temps.nc")
+    with xr.open_dataset(fsspec.open_local(url)) as opened:  # as a user writes it
         xr.testing.assert_equal(opened.load(), dataset)
 
 
@@ -293,3 +294,29 @@ def test_dask_read_csv_with_a_glob(s3: S3Env) -> None:
     assert sent.get("get", 0) <= 2  # one per file
     assert sent.get("list", 0) <= 1  # the glob
     assert set(sent) <= {"get", "list"}
+
+
+def test_chained_onto_s3fs(s3: S3Env) -> None:
+    pytest.importorskip("s3fs")  # optional: bucketsync never needs it
+    _tree(s3)
+    url = f"bucketsync::s3://{s3.bucket}/data/a.csv"
+    with fsspec.open(url, "rb", s3={"endpoint_url": s3.endpoint_url}) as f:
+        assert f.read() == CSV
+    path = fsspec.open_local(url, s3={"endpoint_url": s3.endpoint_url})
+    assert path.endswith(f"/{s3.bucket}/data/a.csv")
+
+
+def test_the_copy_is_the_one_fetch_and_pull_keep(s3: S3Env) -> None:
+    """bucketsync:// reads the copies fetch() and Mirror.pull() verified: no request
+    within max_age."""
+    import bucketsync
+
+    _tree(s3)
+    fetched = bucketsync.fetch(s3.url("top.txt"))
+    bucketsync.Mirror(s3.url()).pull()
+    fs = _fs(max_age=60)
+    local: list[str] = []
+    url = f"bucketsync://{s3.bucket}/top.txt"
+    assert _sent(fs, lambda: local.append(fsspec.open_local(url))) == {}
+    assert Path(local[0]) == fetched
+    assert _sent(fs, lambda: fs.cat(f"{s3.bucket}/data/sub/c.txt")) == {}
