@@ -608,37 +608,33 @@ def _refuse_not_applicable(options: dict[str, Any]) -> None:
 
 
 def _groups(pairs: list[tuple[str, str]]) -> Iterator[tuple[str, str, list[str]]]:
-    """(remote folder, local folder, relative paths): one pull or push per folder pair.
+    """(remote folder, local folder, relative paths): one pull or push for all the pairs.
 
-    A copy under another name comes alone, as ("", local path, [remote path]).
+    The local folder is the deepest one holding every local path, so a sync never
+    walks above what was asked. A copy under another name comes alone, as
+    ("", local path, [remote path]); pairs that do not share one layout (fsspec's
+    flattened lists) come one by one.
     """
-    groups: dict[tuple[str, str], list[str]] = {}
+    named = [(r, os.path.abspath(lo)) for r, lo in pairs if _name(r) == _name(lo)]
     for remote, local in pairs:
-        common = _common(remote, local)
-        if common is None:
+        if _name(remote) != _name(local):
             yield "", local, [remote]
-            continue
-        remote_dir, local_dir, rel = common
-        groups.setdefault((remote_dir, local_dir), []).append(rel)
-    for (remote_dir, local_dir), rels in groups.items():
-        yield remote_dir, local_dir, rels
-
-
-def _common(remote: str, local: str) -> tuple[str, str, str] | None:
-    """Split both paths where their trailing segments stop matching; None if names differ."""
-    rparts = remote.split("/")
-    lparts = Path(local).absolute().parts
-    if len(rparts) < 2 or rparts[-1] != lparts[-1]:
-        return None
-    same = 1
-    while (
-        same < len(rparts) - 1  # the bucket stays on the remote side
-        and same < len(lparts) - 1
-        and rparts[-1 - same] == lparts[-1 - same]
+    if not named:
+        return
+    root = os.path.commonpath([os.path.dirname(lo) for _, lo in named])
+    rels = [Path(os.path.relpath(lo, root)).as_posix() for _, lo in named]
+    remotes = {r[: -len(rel) - 1] for (r, _), rel in zip(named, rels, strict=True)}
+    if len(remotes) == 1 and all(
+        r.endswith("/" + rel) for (r, _), rel in zip(named, rels, strict=True)
     ):
-        same += 1
-    rel = "/".join(rparts[-same:])
-    return "/".join(rparts[:-same]), str(Path(*lparts[:-same])), rel
+        yield remotes.pop(), root, rels
+        return
+    for remote, local in named:
+        yield remote.rpartition("/")[0], os.path.dirname(local), [_name(remote)]
+
+
+def _name(path: str) -> str:
+    return path.replace(os.sep, "/").rstrip("/").rpartition("/")[2]
 
 
 def _raise_failures(report: Report) -> None:

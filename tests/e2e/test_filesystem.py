@@ -173,6 +173,11 @@ def test_get_is_a_pull(s3: S3Env, tmp_path: Path) -> None:
     fs.get(f"{b}/data/", str(target), recursive=True)
     assert (target / "a.csv").read_bytes() == CSV
     assert (target / "sub" / "c.txt").read_bytes() == b"c"
+    inode = (target / "a.csv").stat().st_ino
+    s3.put("data/b.csv", b"day,price\n3,13\n")  # same size, new content
+    fs.get(f"{b}/data/", str(target), recursive=True)  # a pull: only what differs moves
+    assert (target / "a.csv").stat().st_ino == inode
+    assert (target / "b.csv").read_bytes() == b"day,price\n3,13\n"
     one = tmp_path / "one"
     one.mkdir()
     fs.get(f"{b}/top.txt", str(one) + "/")

@@ -14,7 +14,7 @@ import bucketsync
 
 fsspec = pytest.importorskip("fsspec")
 
-from bucketsync.filesystem import BucketsyncFileSystem, _common, _groups  # noqa: E402
+from bucketsync.filesystem import BucketsyncFileSystem, _groups  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -82,14 +82,7 @@ def test_the_instance_pickles_with_its_options() -> None:
     assert (again.max_age, again._options["jobs"]) == (5.0, 3)
 
 
-def test_pairs_group_into_one_sync_per_folder_pair() -> None:
-    assert _common("bkt/data/sub/c.txt", "/tmp/out/sub/c.txt") == (
-        "bkt/data",
-        "/tmp/out",
-        "sub/c.txt",
-    )
-    assert _common("bkt/a.csv", "/tmp/a.csv") == ("bkt", "/tmp", "a.csv")
-    assert _common("bkt/a.csv", "/tmp/b.csv") is None  # another name: a copy
+def test_pairs_group_into_one_sync_below_the_deepest_common_folder() -> None:
     pairs = [
         ("bkt/data/a.csv", "/t/x/a.csv"),
         ("bkt/data/sub/c.txt", "/t/x/sub/c.txt"),
@@ -98,6 +91,15 @@ def test_pairs_group_into_one_sync_per_folder_pair() -> None:
     assert list(_groups(pairs)) == [
         ("", "/t/renamed.txt", ["bkt/top.txt"]),
         ("bkt/data", "/t/x", ["a.csv", "sub/c.txt"]),
+    ]
+    # names that happen to match above the target never widen the sync
+    assert list(_groups([("bkt/home/me/a.csv", "/home/me/a.csv")])) == [
+        ("bkt/home/me", "/home/me", ["a.csv"])
+    ]
+    flattened = [("bkt/d1/a.csv", "/t/a.csv"), ("bkt/d2/b.csv", "/t/sub/b.csv")]
+    assert list(_groups(flattened)) == [
+        ("bkt/d1", "/t", ["a.csv"]),
+        ("bkt/d2", "/t/sub", ["b.csv"]),
     ]
 
 
