@@ -23,7 +23,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any, cast
 
-from .errors import MissingDependency, ObjectNotFound, TransferError, UsageError
+from .errors import MissingDependency, ObjectNotFound, UsageError
 
 try:
     from fsspec.spec import AbstractFileSystem
@@ -37,15 +37,26 @@ except ImportError:  # pragma: no cover - fsspec before 2025.10
     _Base = AbstractFileSystem
 
 from . import api
+from .fsparts import (
+    Upload,
+    add_folders,
+    all_shared,
+    file_entry,
+    folder_entry,
+    groups,
+    raise_failures,
+    refuse_not_applicable,
+    seconds,
+    shared,
+    split,
+    target_options,
+)
 from .mirror import Mirror
-from .report import Report, Stats
 from .stores.errors import translated
 from .stores.s3 import S3Store
 
 # fsspec's own options, for its listing cache; the rest are bucketsync's.
 FSSPEC_OPTIONS = ("use_listings_cache", "listings_expiry_time", "max_paths")
-# sync options that make no sense for single files, or that get/put decide themselves
-NOT_APPLICABLE = ("delete", "dry_run", "include", "exclude", "filter_rules")
 LISTINGS_EXPIRY = 10.0  # seconds a listing answers ls/info/find (content is checked apart)
 REUSE_CHECK = 2.0  # seconds a check by this filesystem serves its further touches of a file
 _S3_PREFIXES = ("s3://", "s3a://")
@@ -81,20 +92,20 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         reuse_check: float = REUSE_CHECK,
         **options: Any,
     ) -> None:
-        target = _target_options(options)
+        target = target_options(options)
         endpoint_url = endpoint_url or target.get("endpoint_url")
         profile = profile or target.get("profile")
         listing = {name: options.pop(name) for name in FSSPEC_OPTIONS if name in options}
         listing.setdefault("listings_expiry_time", LISTINGS_EXPIRY)
         super().__init__(**listing)
-        _refuse_not_applicable(options)
+        refuse_not_applicable(options)
         settings = {"endpoint_url": endpoint_url, "profile": profile, **options}
         self._options = {k: v for k, v in settings.items() if v is not None}
         given = {**self._options, "max_age": max_age, "offline": offline}
         check = Mirror("s3://bucketsync-options/", **given)  # checks every option
         self.max_age, self.offline = check.max_age, check.offline
         self._collecting = threading.local()
-        self.reuse_check = _seconds("reuse_check", reuse_check)
+        self.reuse_check = seconds("reuse_check", reuse_check)
         self._checked: dict[str, float] = {}
         self._checked_lock = threading.Lock()
 
@@ -112,10 +123,10 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         return str(stripped).lstrip("/")
 
     def _mirror(self, bucket: str) -> Mirror:
-        return _shared(bucket, self.max_age, self.offline, self._options).mirror
+        return shared(bucket, self.max_age, self.offline, self._options).mirror
 
     def _store(self, bucket: str) -> S3Store:
-        return _shared(bucket, self.max_age, self.offline, self._options).store
+        return shared(bucket, self.max_age, self.offline, self._options).store
 
     @property
     def requests(self) -> dict[str, int]:
@@ -124,8 +135,8 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         The content checks (`open`, `info`, `cat`, `open_local`) and the listings.
         """
         total: dict[str, int] = {}
-        for shared in _all_shared(self.max_age, self.offline, self._options):
-            for counts in (shared.mirror.requests, shared.stats.requests.as_dict()):
+        for clients in all_shared(self.max_age, self.offline, self._options):
+            for counts in (clients.mirror.requests, clients.stats.requests.as_dict()):
                 for kind, n in counts.items():
                     total[kind] = total.get(kind, 0) + n
         return total
@@ -133,7 +144,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     def local_path(self, path: str) -> Path:
         """The verified local copy of path (one request at most; none within `max_age`)."""
         path = self._strip_protocol(path)
-        bucket, key = _split(path)
+        bucket, key = split(path)
         if not key:
             raise IsADirectoryError(f"bucketsync://{path}: a bucket, not an object")
         mirror = self._mirror(bucket)
@@ -170,11 +181,11 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             raise UsageError(f"mode must be 'rb', 'wb' or 'ab', not {mode!r}")
         if not autocommit:
             raise UsageError("transactions are not supported: a file is uploaded when closed")
-        bucket, key = _split(path)
+        bucket, key = split(path)
         if not key:
             raise IsADirectoryError(f"{path}: a bucket, not an object")
         mirror = self._mirror(bucket)
-        upload = _Upload(mirror.open(key, mode), lambda: self._uploaded(mirror, bucket, key))
+        upload = Upload(mirror.open(key, mode), lambda: self._uploaded(mirror, bucket, key))
         return cast(IO[bytes], upload)
 
     def _uploaded(self, mirror: Mirror, bucket: str, key: str) -> None:
@@ -205,7 +216,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         return entries if detail else sorted(e["name"] for e in entries)
 
     def _list(self, path: str) -> list[dict[str, Any]]:
-        bucket, key = _split(path)
+        bucket, key = split(path)
         if not bucket:
             return self._buckets()
         prefix = f"{key}/" if key else ""
@@ -222,7 +233,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     def _buckets(self) -> list[dict[str, Any]]:
         with translated("listing the buckets"):
             answer = self._store("bucketsync-options").client.list_buckets()
-        return [_folder(b["Name"]) for b in answer.get("Buckets", ())]
+        return [folder_entry(b["Name"]) for b in answer.get("Buckets", ())]
 
     def _listing(self, bucket: str, prefix: str, *, delimiter: bool) -> Iterator[dict[str, Any]]:
         """One listing below prefix: files (and folders, with the delimiter)."""
@@ -233,16 +244,16 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         with translated(f"s3://{bucket}/{prefix}"):
             for page in paginator.paginate(**kwargs):
                 for common in page.get("CommonPrefixes", ()):
-                    yield _folder(f"{bucket}/{common['Prefix'].rstrip('/')}")
+                    yield folder_entry(f"{bucket}/{common['Prefix'].rstrip('/')}")
                 for item in page.get("Contents", ()):
                     if item["Key"] != prefix:  # a "folder/" marker object
-                        yield _file(bucket, item)
+                        yield file_entry(bucket, item)
 
     def _stat_file(self, bucket: str, key: str) -> dict[str, Any] | None:
         with translated(f"s3://{bucket}/{key}"):
             page = self._store(bucket).client.list_objects_v2(Bucket=bucket, Prefix=key, MaxKeys=1)
         items = [i for i in page.get("Contents", ()) if i["Key"] == key]
-        return _file(bucket, items[0]) if items else None
+        return file_entry(bucket, items[0]) if items else None
 
     def _is_folder(self, bucket: str, key: str) -> bool:
         if not key:
@@ -261,11 +272,11 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         would; that check serves this filesystem's next `reuse_check` seconds.
         """
         path = self._strip_protocol(path)
-        bucket, key = _split(path)
+        bucket, key = split(path)
         if not key:
             if bucket:
                 self._store(bucket).check_bucket()
-            return _folder(path)
+            return folder_entry(path)
         listed = self._from_listing(path)
         if listed is not None:
             return listed
@@ -273,7 +284,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             local = self.local_path(path)
         except ObjectNotFound:
             if self._is_folder(bucket, key):
-                return _folder(path)
+                return folder_entry(path)
             raise FileNotFoundError(f"bucketsync://{path}: no such object or folder") from None
         return {"name": path, "size": local.stat().st_size, "type": "file"}
 
@@ -283,13 +294,13 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             if entry["name"] == path:
                 return dict(entry)
         if path in self.dircache:
-            return _folder(path)
+            return folder_entry(path)
         return None
 
     def exists(self, path: str, **kwargs: Any) -> bool:
         """From listings: no object is downloaded to tell."""
         path = self._strip_protocol(path)
-        bucket, key = _split(path)
+        bucket, key = split(path)
         if self._from_listing(path) is not None:
             return True
         try:
@@ -305,7 +316,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         if listed is not None:
             return bool(listed["type"] == "directory")
         try:
-            return self._is_folder(*_split(path))
+            return self._is_folder(*split(path))
         except FileNotFoundError:
             return False
 
@@ -319,7 +330,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     ) -> Any:
         """Everything below path from one recursive listing (a delimited one for depth 1)."""
         path = self._strip_protocol(path)
-        if not _split(path)[0]:
+        if not split(path)[0]:
             return super().find(path, maxdepth, withdirs, detail, **kwargs)
         if maxdepth == 1:
             found = self._children(path, withdirs)
@@ -339,7 +350,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
 
     def _below(self, path: str, maxdepth: int | None, withdirs: bool) -> dict[str, dict[str, Any]]:
         """find() from one recursive listing, which fills the listing cache if complete."""
-        bucket, key = _split(path)
+        bucket, key = split(path)
         prefix = f"{key}/" if key else ""
         found: dict[str, dict[str, Any]] = {}
         for entry in self._listing(bucket, prefix, delimiter=False):
@@ -347,7 +358,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             if maxdepth is None or depth <= maxdepth:
                 found[entry["name"]] = entry
             if withdirs:
-                _add_folders(found, path, entry["name"], maxdepth)
+                add_folders(found, path, entry["name"], maxdepth)
         if not found and key:
             single = self._stat_file(bucket, key)
             if single is not None:
@@ -365,7 +376,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             children.setdefault(parent, {})[name] = entry
             while parent != root and len(parent) > len(root):
                 grand = self._parent(parent)
-                children.setdefault(grand, {})[parent] = _folder(parent)
+                children.setdefault(grand, {})[parent] = folder_entry(parent)
                 parent = grand
         for folder, entries in children.items():
             if folder.startswith(root) and "/" in folder:
@@ -381,7 +392,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
 
     def get(self, rpath: Any, lpath: Any, recursive: bool = False, **kwargs: Any) -> None:
         """A pull of the matching keys into lpath: verified downloads of what differs."""
-        for remote, local, rels in _groups(
+        for remote, local, rels in groups(
             self._collect(super().get, rpath, lpath, recursive, **kwargs)
         ):
             if not remote:  # a copy under another name
@@ -391,11 +402,11 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
                     mirror.path(rels[0])
             else:
                 Path(local).mkdir(parents=True, exist_ok=True)
-                _raise_failures(api.sync(f"s3://{remote}/", local, **self._filters(rels)))
+                raise_failures(api.sync(f"s3://{remote}/", local, **self._filters(rels)))
 
     def put(self, lpath: Any, rpath: Any, recursive: bool = False, **kwargs: Any) -> None:
         """A push of the matching local files: verified, conditional uploads of what differs."""
-        for remote, local, rels in _groups(
+        for remote, local, rels in groups(
             self._collect(super().put, lpath, rpath, recursive, **kwargs)
         ):
             if not remote:  # a copy under another name
@@ -404,7 +415,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
                 with Mirror(f"s3://{remote}/", local, **self._mirror_options()) as mirror:
                     mirror.push_key(rels[0])
             else:
-                _raise_failures(api.sync(local, f"s3://{remote}/", **self._filters(rels)))
+                raise_failures(api.sync(local, f"s3://{remote}/", **self._filters(rels)))
             self.invalidate_cache(remote or self._strip_protocol(rels[0]))
 
     def get_file(self, rpath: str, lpath: str, callback: Any = None, **kwargs: Any) -> None:
@@ -454,192 +465,3 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         patterns = [re.sub(r"([*?\[])", r"[\1]", rel) for rel in rels]
         rules = [("exclude", "*"), *(("include", p) for p in patterns)]
         return {**self._options, "filter_rules": rules}
-
-
-class _Upload:
-    """A file open for writing whose content is uploaded once it is closed."""
-
-    def __init__(self, file: IO[Any], upload: Any) -> None:
-        self._file = file
-        self._upload = upload
-        self._closed = False
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._file, name)
-
-    def write(self, data: Any) -> int:
-        return int(self._file.write(data))
-
-    @property
-    def closed(self) -> bool:
-        return self._closed
-
-    def readable(self) -> bool:
-        return False
-
-    def writable(self) -> bool:
-        return True
-
-    def seekable(self) -> bool:
-        return False
-
-    def close(self) -> None:
-        if self._closed:
-            return
-        self._closed = True
-        self._file.close()
-        self._upload()
-
-    def discard(self) -> None:
-        self._closed = True
-        discard = getattr(self._file, "discard", self._file.close)
-        discard()
-
-    def __enter__(self) -> _Upload:
-        return self
-
-    def __exit__(self, exc_type: Any, exc: Any, tb: Any) -> None:
-        if exc_type is None:
-            self.close()
-        else:
-            self.discard()
-
-
-# ---- shared clients: one Mirror and one listing store per bucket and options ------
-
-
-class _Shared:
-    def __init__(self, bucket: str, max_age: float | None, offline: str, options: dict[str, Any]):
-        given = {**options, "max_age": max_age, "offline": offline}
-        self.mirror = Mirror(f"s3://{bucket}/", **given)
-        self.stats = Stats()
-        location = self.mirror.location
-        self.store = api.make_store(location, api._options(dict(options)), self.stats)
-
-
-_SHARED: dict[tuple[str, str], _Shared] = {}
-_SHARED_LOCK = threading.Lock()
-
-
-def _settings_key(max_age: float | None, offline: str, options: dict[str, Any]) -> str:
-    env = tuple(
-        os.environ.get(n)
-        for n in ("AWS_ENDPOINT_URL", "AWS_PROFILE", "BUCKETSYNC_CACHE_DIR", "BUCKETSYNC_STATE_DIR")
-    )
-    return repr((max_age, offline, sorted(options.items()), env))
-
-
-def _shared(bucket: str, max_age: float | None, offline: str, options: dict[str, Any]) -> _Shared:
-    """A Mirror and a store for bucket, made once per process (a client takes ~0.1 s)."""
-    key = (bucket, _settings_key(max_age, offline, options))
-    with _SHARED_LOCK:
-        shared = _SHARED.get(key)
-        if shared is None:
-            shared = _SHARED[key] = _Shared(bucket, max_age, offline, options)
-        return shared
-
-
-def _all_shared(max_age: float | None, offline: str, options: dict[str, Any]) -> list[_Shared]:
-    settings = _settings_key(max_age, offline, options)
-    with _SHARED_LOCK:
-        return [s for (_, k), s in _SHARED.items() if k == settings]
-
-
-# ---- helpers --------------------------------------------------------------------
-
-
-def _split(path: str) -> tuple[str, str]:
-    bucket, _, key = path.strip("/").partition("/")
-    return bucket, key
-
-
-def _folder(name: str) -> dict[str, Any]:
-    return {"name": name, "size": 0, "type": "directory"}
-
-
-def _file(bucket: str, item: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "name": f"{bucket}/{item['Key']}",
-        "size": int(item["Size"]),
-        "type": "file",
-        "ETag": str(item.get("ETag", "")).strip('"'),
-        "LastModified": item.get("LastModified"),
-    }
-
-
-def _add_folders(
-    found: dict[str, dict[str, Any]], root: str, name: str, maxdepth: int | None
-) -> None:
-    parts = name[len(root) :].strip("/").split("/")[:-1]
-    for depth in range(1, len(parts) + 1):
-        if maxdepth is not None and depth > maxdepth:
-            break
-        folder = "/".join([root, *parts[:depth]]) if root else "/".join(parts[:depth])
-        found.setdefault(folder, _folder(folder))
-
-
-def _target_options(options: dict[str, Any]) -> dict[str, Any]:
-    """The endpoint and profile of a chained ``bucketsync::s3://`` URL's s3fs options."""
-    protocol = options.pop("target_protocol", None)
-    target = dict(options.pop("target_options", None) or {})
-    options.pop("fo", None)
-    if protocol is None:
-        return {}
-    if protocol not in ("s3", "s3a"):
-        raise UsageError(f"bucketsync:: chains only onto s3://, not {protocol}://")
-    client = target.get("client_kwargs") or {}
-    endpoint = target.get("endpoint_url") or client.get("endpoint_url")
-    return {"endpoint_url": endpoint, "profile": target.get("profile")}
-
-
-def _seconds(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise UsageError(f"{name} must be a number of seconds >= 0, not {value!r}")
-    return float(value)
-
-
-def _refuse_not_applicable(options: dict[str, Any]) -> None:
-    for name in NOT_APPLICABLE:
-        if name in options:
-            raise UsageError(
-                f"option {name!r} does not apply to the bucketsync filesystem "
-                "(use bucketsync.sync() for whole-prefix syncs)"
-            )
-
-
-def _groups(pairs: list[tuple[str, str]]) -> Iterator[tuple[str, str, list[str]]]:
-    """(remote folder, local folder, relative paths): one pull or push for all the pairs.
-
-    The local folder is the deepest one holding every local path, so a sync never
-    walks above what was asked. A copy under another name comes alone, as
-    ("", local path, [remote path]); pairs that do not share one layout (fsspec's
-    flattened lists) come one by one.
-    """
-    named = [(r, os.path.abspath(lo)) for r, lo in pairs if _name(r) == _name(lo)]
-    for remote, local in pairs:
-        if _name(remote) != _name(local):
-            yield "", local, [remote]
-    if not named:
-        return
-    root = os.path.commonpath([os.path.dirname(lo) for _, lo in named])
-    rels = [Path(os.path.relpath(lo, root)).as_posix() for _, lo in named]
-    remotes = {r[: -len(rel) - 1] for (r, _), rel in zip(named, rels, strict=True)}
-    if len(remotes) == 1 and all(
-        r.endswith("/" + rel) for (r, _), rel in zip(named, rels, strict=True)
-    ):
-        yield remotes.pop(), root, rels
-        return
-    for remote, local in named:
-        yield remote.rpartition("/")[0], os.path.dirname(local), [_name(remote)]
-
-
-def _name(path: str) -> str:
-    return path.replace(os.sep, "/").rstrip("/").rpartition("/")[2]
-
-
-def _raise_failures(report: Report) -> None:
-    if report.errors:
-        first = report.errors[0]
-        raise TransferError(
-            f"{len(report.errors)} file(s) failed; first: {first.path}: {first.error}"
-        )

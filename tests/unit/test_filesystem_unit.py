@@ -11,10 +11,11 @@ from typing import Any
 import pytest
 
 import bucketsync
+from bucketsync.fsparts import groups
 
 fsspec = pytest.importorskip("fsspec")
 
-from bucketsync.filesystem import BucketsyncFileSystem, _groups  # noqa: E402
+from bucketsync.filesystem import BucketsyncFileSystem  # noqa: E402
 
 
 @pytest.fixture(autouse=True)
@@ -88,16 +89,16 @@ def test_pairs_group_into_one_sync_below_the_deepest_common_folder() -> None:
         ("bkt/data/sub/c.txt", "/t/x/sub/c.txt"),
         ("bkt/top.txt", "/t/renamed.txt"),
     ]
-    assert list(_groups(pairs)) == [
+    assert list(groups(pairs)) == [
         ("", "/t/renamed.txt", ["bkt/top.txt"]),
         ("bkt/data", "/t/x", ["a.csv", "sub/c.txt"]),
     ]
     # names that happen to match above the target never widen the sync
-    assert list(_groups([("bkt/home/me/a.csv", "/home/me/a.csv")])) == [
+    assert list(groups([("bkt/home/me/a.csv", "/home/me/a.csv")])) == [
         ("bkt/home/me", "/home/me", ["a.csv"])
     ]
     flattened = [("bkt/d1/a.csv", "/t/a.csv"), ("bkt/d2/b.csv", "/t/sub/b.csv")]
-    assert list(_groups(flattened)) == [
+    assert list(groups(flattened)) == [
         ("bkt/d1", "/t", ["a.csv"]),
         ("bkt/d2", "/t/sub", ["b.csv"]),
     ]
