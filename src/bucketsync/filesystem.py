@@ -422,8 +422,10 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         pairs = self._pairs()
         if pairs is None:
             self._copy_out(self._strip_protocol(rpath), os.fspath(lpath))
-        elif not self.isdir(rpath):
-            pairs.append((self._strip_protocol(rpath), os.fspath(lpath)))
+        else:  # fsspec dropped folders already, or listed them for a recursive get
+            listed = self._from_listing(self._strip_protocol(rpath))
+            if listed is None or listed["type"] == "file":
+                pairs.append((self._strip_protocol(rpath), os.fspath(lpath)))
 
     def put_file(self, lpath: str, rpath: str, callback: Any = None, **kwargs: Any) -> None:
         pairs = self._pairs()
