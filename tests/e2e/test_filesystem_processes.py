@@ -51,11 +51,17 @@ def test_two_processes_download_a_file_once(s3: S3Env, proxy: FaultProxy) -> Non
     url = f"bucketsync://{s3.bucket}/shared/prices.csv"
     options = {"endpoint_url": proxy.endpoint_url}
     spawn = multiprocessing.get_context("spawn")
-    with ProcessPoolExecutor(2, mp_context=spawn) as pool:
-        results = list(pool.map(_read_inode, [url, url], [options, options]))
+    with (  # two pools of one process each: two processes for sure
+        ProcessPoolExecutor(1, mp_context=spawn) as one,
+        ProcessPoolExecutor(1, mp_context=spawn) as two,
+    ):
+        futures = [pool.submit(_read_inode, url, options) for pool in (one, two)]
+        results = [future.result() for future in futures]
     assert [rows for rows, _ in results] == [2, 2]
     assert results[0][1] == results[1][1]  # one copy: the second process got a 304
-    assert _gets(proxy, s3.bucket, "shared/prices.csv") == 2  # one check per process
+    # at most one check per process; one in all when the second waited on the first's
+    # lock and found the copy verified meanwhile
+    assert 1 <= _gets(proxy, s3.bucket, "shared/prices.csv") <= 2
 
 
 @pytest.mark.slow
