@@ -191,6 +191,14 @@ class Mirror:
                 self.downloads += 1
         return path
 
+    def push_key(self, key: str) -> str | None:
+        """Upload the local copy of one key unless the server holds the same content.
+
+        As `push()` does for one file: compared by content, verified by the server,
+        conditional on the object being as last seen. The new ETag, or None.
+        """
+        return self._push_key(key)
+
     def _push_key(self, key: str) -> str | None:
         """Upload one local copy unless the server holds the same; the new ETag, or None."""
         rel, job = _rel(key), self._open()
