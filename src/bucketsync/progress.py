@@ -107,8 +107,8 @@ def bar_type() -> Any:
             fields: dict[str, Any] = super().format_dict
             return {**fields, **sizes(fields)}
 
-    if tqdm.__module__ != "tqdm.notebook":
-        return Bar
+    if all(kind.__module__ != "tqdm.notebook" for kind in tqdm.__mro__):
+        return Bar  # a terminal, or Jupyter without ipywidgets
     return _widget_type(Bar)
 
 
@@ -132,8 +132,11 @@ def _widget_type(base: Any) -> Any:
             return super().display(*args, check_delay=False, **kwargs)
 
         def close(self) -> None:
+            if self.disable:  # closed already: tqdm's __del__ closes again
+                return
             super().close()
-            if self._handle is not None:
-                self._handle.update(self.container)
+            handle, self._handle = self._handle, None
+            if handle is not None:
+                handle.update(self.container)
 
     return WidgetBar
