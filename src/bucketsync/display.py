@@ -66,7 +66,8 @@ def _plan_counts(plan: Plan) -> str:
     moves = [f"{plan.count(kind)} {kind}" for kind in KINDS if plan.count(kind)]
     if not moves:
         return escape(f"nothing to move, {plan.unchanged} unchanged")
-    return escape(f"{', '.join(moves)} ({size(plan.bytes)}); {plan.unchanged} unchanged")
+    moving = f"; {size(plan.bytes)} to move" if plan.bytes else ""
+    return escape(f"{', '.join(moves)}{moving}; {plan.unchanged} unchanged")
 
 
 # --- Report ------------------------------------------------------------------------------------

@@ -80,7 +80,7 @@ def test_quickstart(kernel: str) -> None:
     no_errors(nb)
     assert "<table" in data(cell_with(nb, "pd.read_csv(path)"), HTML)[0]  # pandas' own
     (plan,) = data(cell_with(nb, "m.diff()"), HTML)
-    assert "<strong>Plan</strong>" in plan and "4 download (24.0 MiB); 1 unchanged" in plan
+    assert "<strong>Plan</strong>" in plan and "4 download; 24.0 MiB to move; 1 unchanged" in plan
     pull = cell_with(nb, "m.pull(progress=True)")
     (widget,) = data(pull, WIDGET)
     assert "model_id" in widget
