@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import threading
 import time
@@ -18,7 +20,7 @@ from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError, w
 from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
 from .locking import folder_lock
-from .options import LOCAL, MAX_AGE, S3_URL, one_of
+from .options import LOCAL, MAX_AGE, S3_URL, one_of, shown
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
@@ -64,7 +66,7 @@ class Mirror:
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
         self._options = dict(options)
-        self._sync_options = api._options(dict(options))  # fails early on a bad option
+        self._sync_options = _checked(options)  # fails early on a bad option
         local = LOCAL("local", local)
         self._given_local = None if local is None else Path(local).expanduser().absolute()
         self._local = self._given_local
@@ -303,6 +305,22 @@ def _open_job(location: S3Location, local: Path | None, options: SyncOptions) ->
     state = StateDB()
     scope = state.scope(root, store.endpoint, location.bucket, location.prefix)
     return Job(SyncPair("pull", root, location), options, store, state, scope, stats)
+
+
+_OWN_OPTIONS = ("local", "max_age", "offline")
+
+
+def _checked(options: dict[str, Any]) -> SyncOptions:
+    """A Mirror's sync options; an unknown name is told along with the Mirror's own."""
+    known = [*_OWN_OPTIONS, *(f.name for f in dataclasses.fields(SyncOptions))]
+    unknown = [name for name in options if name not in known]
+    if not unknown:
+        return api._options(dict(options))
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1) if len(name) < 100 else []
+        parts.append(shown(name) + (f" (did you mean {close[0]}?)" if close else ""))
+    raise UsageError(f"unknown option {', '.join(parts)}; the options are {', '.join(known)}")
 
 
 def _rel(key: str) -> str:
