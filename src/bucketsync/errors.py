@@ -7,6 +7,9 @@ Every error carries the process exit code the command-line tool uses for it:
 
 from __future__ import annotations
 
+import os
+import sys
+import warnings
 from typing import Literal
 
 
@@ -127,3 +130,18 @@ class OfflineWarning(UserWarning):
 
 class KeptWarning(UserWarning):
     """A clean-up kept local files: not its own copies, or local changes not pushed."""
+
+
+_PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep
+
+
+def warn(message: str, category: type[Warning]) -> None:
+    """Warn about the caller's line: the first frame outside bucketsync (a notebook cell,
+    a script), however deep in the package the warning was raised."""
+    if sys.version_info >= (3, 12):
+        warnings.warn(message, category, skip_file_prefixes=(_PACKAGE,))
+        return
+    frame, level = sys._getframe(1), 2  # stacklevel 2 is warn()'s caller
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(_PACKAGE):
+        frame, level = frame.f_back, level + 1
+    warnings.warn(message, category, stacklevel=level)

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import difflib
 import os
 import threading
 import time
-import warnings
-from collections import OrderedDict
+from collections import Counter, OrderedDict
 from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, cast
@@ -15,15 +16,16 @@ from . import api, cleanup, fresh
 from .atomic import AtomicFile
 from .cachedir import default_folder, key_lock
 from .cleanup import Cleared
-from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError
+from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError, warn
 from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
 from .locking import folder_lock
-from .options import LOCAL, MAX_AGE, S3_URL, one_of
+from .options import LOCAL, MAX_AGE, S3_URL, one_of, shown
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
 from .stores.local import check_rel, target_path
+from .stores.s3 import REQUEST_KINDS
 from .text import describe
 
 Offline = Literal["warn", "error", "ignore"]
@@ -64,12 +66,13 @@ class Mirror:
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
         self._options = dict(options)
-        self._sync_options = api._options(dict(options))  # fails early on a bad option
+        self._sync_options = _checked(options)  # fails early on a bad option
         local = LOCAL("local", local)
         self._given_local = None if local is None else Path(local).expanduser().absolute()
         self._local = self._given_local
         self._lock = threading.Lock()
         self._job: Job | None = None
+        self._sent: Counter[str] = Counter()  # by syncs, and by closed jobs
         self.downloads = 0
 
     @property
@@ -83,8 +86,13 @@ class Mirror:
 
     @property
     def requests(self) -> dict[str, int]:
-        """HTTP requests sent by `path()` and `open()` in this process, by kind."""
-        return self._open().stats.requests.as_dict()
+        """HTTP requests this Mirror sent so far in this process, by kind (list, head,
+        get, put, delete, other): by `path()`, `open()`, `pull()`, `push()` and `diff()`."""
+        with self._lock:
+            sent = Counter(self._sent)
+            if self._job is not None:
+                sent.update(self._job.stats.requests.as_dict())
+        return {kind: sent[kind] for kind in REQUEST_KINDS}
 
     def path(self, key: str, *, max_age: float | None = _UNSET, offline: Offline = _UNSET) -> Path:
         """The local path of a current copy of the object at key (below the prefix).
@@ -122,7 +130,7 @@ class Mirror:
 
     def pull(self, **options: Any) -> Report:
         """Make the local folder hold what the prefix holds: ``sync(url, local)``."""
-        report = api.sync(self.url, self.local, **{**self._options, **options})
+        report = self._sync(self.url, self.local, options)
         with self._lock:
             self.downloads += report.downloaded
         return report
@@ -130,15 +138,15 @@ class Mirror:
     def push(self, **options: Any) -> Report:
         """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``."""
         self.local.mkdir(parents=True, exist_ok=True)
-        return api.sync(self.local, self.url, **{**self._options, **options})
+        return self._sync(self.local, self.url, options)
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
         """What `pull()` (or `push()`) would do, with a reason per file; moves nothing."""
-        merged = {**self._options, **options}
+        options = {**options, "dry_run": True}  # a dry run's plan is diff()'s, and counted
         if direction == "pull":
-            return api.diff(self.url, self.local, **merged)
+            return self._sync(self.url, self.local, options).plan
         if direction == "push":
-            return api.diff(self.local, self.url, **merged)
+            return self._sync(self.local, self.url, options).plan
         raise UsageError(f"direction must be 'pull' or 'push', not {direction!r}")
 
     def clear(self, *, force: bool = False) -> Cleared:
@@ -156,8 +164,17 @@ class Mirror:
         """Release the client and the state database (they reopen when needed)."""
         with self._lock:
             job, self._job = self._job, None
+            if job is not None:
+                self._sent.update(job.stats.requests.as_dict())
         if job is not None:
             job.state.close()
+
+    def _sync(self, src: str | Path, dst: str | Path, options: dict[str, Any]) -> Report:
+        """`sync()` with this Mirror's options, its requests counted in `requests`."""
+        report = api.sync(src, dst, **{**self._options, **options})
+        with self._lock:
+            self._sent.update(report.requests)
+        return report
 
     def _open(self) -> Job:
         with self._lock:
@@ -184,7 +201,7 @@ class Mirror:
                 raise
             if offline == "warn":
                 message = describe(rel, f"{e}; using the local copy unchecked", "remote", job.pair)
-                warnings.warn(message, OfflineWarning, stacklevel=3)
+                warn(message, OfflineWarning)  # about the user's line, not this one
             return path
         if downloaded:
             with self._lock:
@@ -296,6 +313,22 @@ def _open_job(location: S3Location, local: Path | None, options: SyncOptions) ->
     state = StateDB()
     scope = state.scope(root, store.endpoint, location.bucket, location.prefix)
     return Job(SyncPair("pull", root, location), options, store, state, scope, stats)
+
+
+_OWN_OPTIONS = ("local", "max_age", "offline")
+
+
+def _checked(options: dict[str, Any]) -> SyncOptions:
+    """A Mirror's sync options; an unknown name is told along with the Mirror's own."""
+    known = [*_OWN_OPTIONS, *(f.name for f in dataclasses.fields(SyncOptions))]
+    unknown = [name for name in options if name not in known]
+    if not unknown:
+        return api._options(dict(options))
+    parts = []
+    for name in unknown:
+        close = difflib.get_close_matches(name, known, n=1) if len(name) < 100 else []
+        parts.append(shown(name) + (f" (did you mean {close[0]}?)" if close else ""))
+    raise UsageError(f"unknown option {', '.join(parts)}; the options are {', '.join(known)}")
 
 
 def _rel(key: str) -> str:

@@ -6,7 +6,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from .display import report_html
+from .display import report_frame, report_html, report_summary, size
 from .plan import Plan, Problem
 from .stores.s3 import RequestCounter
 from .text import printable
@@ -92,9 +92,20 @@ class Report:
         failed = f", {self.failed} failed" if self.failed else ""
         moved = self.plan.bytes if self.dry_run else self.bytes_transferred
         return (
-            f"{text}{failed}; {verb} {_size(moved)},"
-            f" hashed {_size(self.bytes_hashed)} in {self.seconds:.2f} s"
+            f"{text}{failed}; {verb} {size(moved)},"
+            f" hashed {size(self.bytes_hashed)} in {self.seconds:.2f} s"
         )
+
+    def summary(self) -> str:
+        """One line for people: what moved or failed, human sizes, requests and time."""
+        return report_summary(self)
+
+    def to_pandas(self) -> Any:
+        """One row per action (as `Plan.to_pandas()`) with its `status` and `error`.
+
+        `status` is "done" or "failed" ("planned" in a dry run); needs pandas.
+        """
+        return report_frame(self)
 
     def _repr_html_(self) -> str:
         return report_html(self)
@@ -102,12 +113,3 @@ class Report:
     def __repr__(self) -> str:
         pair = f"{printable(self.plan.source)} -> {printable(self.plan.destination)}"
         return f"<Report {pair}: {self.summary_line()}>"
-
-
-def _size(n: int) -> str:
-    value = float(n)
-    for unit in ("B", "KiB", "MiB", "GiB"):
-        if value < 1024 or unit == "GiB":
-            return f"{value:.0f} {unit}" if unit == "B" else f"{value:.1f} {unit}"
-        value /= 1024
-    return f"{value:.1f} TiB"

@@ -14,7 +14,7 @@ import pytest
 import bucketsync
 from bucketsync.atomic import AtomicFile
 from bucketsync.cachedir import cache_dir, default_folder, endpoint_host, key_lock
-from bucketsync.display import MAX_ROWS
+from bucketsync.display import HEAD, MAX_ROWS, TAIL
 from bucketsync.location import S3Location, SyncPair
 from bucketsync.plan import Action, Plan, Problem
 from bucketsync.report import Report
@@ -92,16 +92,18 @@ def test_plan_html_escapes_and_counts() -> None:
     assert "2 download" in html and "3 unchanged" in html and "bad&amp;key" in html
 
 
-def test_long_plans_are_cut_in_html() -> None:
+def test_long_plans_show_head_and_tail_in_html() -> None:
     html = _plan(MAX_ROWS + 7)._repr_html_()
-    assert html.count("<tr>") == MAX_ROWS + 3  # rows shown, two headers, one problem
-    assert "and 7 more" in html
+    assert html.count("<tr>") == HEAD + TAIL + 3  # rows shown, the gap, two headers
+    assert f"… {MAX_ROWS + 7 - HEAD - TAIL} more …" in html
+    assert "&lt;f0&gt;.csv" in html and f"&lt;f{MAX_ROWS + 6}&gt;.csv" in html
+    assert f"&lt;f{HEAD}&gt;.csv" not in html
 
 
 def test_report_html_has_the_summary_and_pickles() -> None:
     report = Report(_plan(), dry_run=False, downloaded=2, requests={"list": 1})
     html = report._repr_html_()
-    assert "downloaded" in html and "requests" in html and "&lt;f1&gt;.csv" in html
+    assert "2 downloaded" in html and "1 request (1 list)" in html and "&lt;f1&gt;.csv" in html
     assert pickle.loads(pickle.dumps(report)).to_dict() == report.to_dict()
 
 

@@ -12,7 +12,7 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bucketsync import cli
+from bucketsync import cli, display
 from bucketsync.location import S3Location, SyncPair
 from bucketsync.plan import Action, Note, Plan, Problem
 from bucketsync.progress import Progress
@@ -126,7 +126,8 @@ def test_plan_and_report_repr_are_escaped() -> None:
         assert "/d/\\x1b]0;x\\x07" in shown and "p\\u202e/" in shown
 
 
-def test_plan_and_report_html_are_escaped() -> None:
+def test_plan_and_report_html_are_escaped(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(display, "MAX_ROWS", len(HOSTILE))  # every row shown, none cut
     plan = _hostile_plan()
     report = Report(plan, dry_run=False, errors=list(plan.problems))
     for page in (plan._repr_html_(), report._repr_html_()):
