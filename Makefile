@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests tools benchmarks
 	$(BIN)/ruff format --check src tests tools benchmarks
 	$(BIN)/mypy
-	MYPYPATH=tools:tests $(BIN)/mypy --strict benchmarks tools/s3servers.py tools/demo.py
+	MYPYPATH=tools:tests $(BIN)/mypy --strict benchmarks tools/s3servers.py tools/demo.py tools/latencyproxy.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
