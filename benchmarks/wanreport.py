@@ -138,12 +138,28 @@ def section_link(session: Session) -> list[str]:
     header = ["scenario", "tool", "runs", "requests/run", "MiB/run", "proxy CPU s/run"]
     header += ["proxy CPU / tool wall", "proxy CPU ms / 1,000 req"]
     return [
+        *_calibration(session),
         "The latency proxy runs as its own process (asyncio, one event loop); its CPU"
         " seconds (getrusage in the proxy) during each run, medians over the runs:",
         "",
         *table(header, rows),
         "",
         fit_line(runs),
+    ]
+
+
+def _calibration(session: Session) -> list[str]:
+    cost = session.meta.get("link_cost")
+    if not cost:
+        return []
+    return [
+        "Measured apart from any tool (benchmarks/linkcost.py, the proxy at 0 ms in front of"
+        f" an echo server): {cost['cpu_s_per_gb']} CPU s per GB through it (both ways"
+        f" counted), {cost['cpu_s_per_1000_requests']} CPU s per 1,000 requests on kept-alive"
+        f" connections (each answered with {size_text(cost['response_bytes'])}),"
+        f" {cost['cpu_s_per_1000_connections']} CPU s per 1,000 new connections (one"
+        " request each).",
+        "",
     ]
 
 

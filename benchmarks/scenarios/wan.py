@@ -20,6 +20,7 @@ from pathlib import Path
 
 from ..data import names, remove, set_aside, write_tree
 from ..link import Link, LinkedServer
+from ..linkcost import calibrate
 from ..runner import Bench, expect_local, expect_remote
 from ..servers import BenchServer
 from ..tools import Place, Tool
@@ -37,7 +38,15 @@ def case_name(direction: str, delay_ms: float) -> str:
     return f"{direction} {delay_ms:g}ms"
 
 
+def _calibrate(bench: Bench) -> None:
+    """The proxy's own CPU cost, measured once per session (see linkcost.py)."""
+    if "link_cost" not in bench.session.meta:
+        bench.log("measuring the latency proxy's own CPU cost")
+        bench.session.meta["link_cost"] = calibrate()
+
+
 def run_s9(bench: Bench) -> None:
+    _calibrate(bench)
     sizes = bench.config.sizes
     count, size = sizes.s9_count, sizes.s9_size
     tools = bench.tools("S9", S9_TOOLS)
@@ -97,6 +106,7 @@ def _push(bench: Bench, tool: Tool, view: LinkedServer, delay: float, r: int) ->
 
 
 def run_s10(bench: Bench) -> None:
+    _calibrate(bench)
     sizes = bench.config.sizes
     count, size, delay = sizes.s10_keys, sizes.s10_size, sizes.s10_delay_ms
     tools = bench.tools("S10", S10_TOOLS)
