@@ -64,6 +64,7 @@ def run_s9(bench: Bench) -> None:
                     for tool in bench.turn("S9", tools, r):
                         _pull(bench, tool, link.view, delay, r)
                         _push(bench, tool, link.view, delay, r)
+            bench.save()  # a long scenario: keep what is done
     remove(home)
 
 
@@ -132,3 +133,4 @@ def _s10_rounds(
         for direction in ("push", "pull"):
             nbytes = sizes.s10_keys * sizes.s10_size
             rounds(bench, "S10", tools, twin, direction, bench.config.runs, nbytes, link.view)
+            bench.save()
