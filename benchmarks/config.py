@@ -44,6 +44,7 @@ class Sizes:
     s10_keys: int = 200_000
     s10_size: int = 1 * KiB
     s10_delay_ms: float = 40.0
+    link_cost_gib: int = 1  # streamed through the proxy to measure its cost (0: skip)
 
 
 FULL = Sizes()

@@ -40,9 +40,10 @@ def case_name(direction: str, delay_ms: float) -> str:
 
 def _calibrate(bench: Bench) -> None:
     """The proxy's own CPU cost, measured once per session (see linkcost.py)."""
-    if "link_cost" not in bench.session.meta:
+    gib = bench.config.sizes.link_cost_gib
+    if gib and "link_cost" not in bench.session.meta:
         bench.log("measuring the latency proxy's own CPU cost")
-        bench.session.meta["link_cost"] = calibrate()
+        bench.session.meta["link_cost"] = calibrate(gib)
 
 
 def run_s9(bench: Bench) -> None:
