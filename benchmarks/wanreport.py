@@ -135,7 +135,8 @@ def section_link(session: Session) -> list[str]:
         mine = [r for r in runs if r.scenario == scenario]
         for tool in session.tools(mine):
             rows.append(_cost_row(scenario, tool, [r for r in mine if r.tool == tool]))
-    header = ["scenario", "tool", "runs", "requests/run", "MiB/run", "proxy CPU s/run"]
+    header = ["scenario", "tool", "runs", "requests/run", "connections/run", "MiB/run"]
+    header += ["proxy CPU s/run"]
     header += ["proxy CPU / tool wall", "proxy CPU ms / 1,000 req"]
     return [
         *_calibration(session),
@@ -167,10 +168,12 @@ def _cost_row(scenario: str, tool: str, runs: list[Run]) -> list[str]:
     links = [r.extra["link"] for r in runs]
     cpu = statistics.median(x["cpu_s"] for x in links)
     req = statistics.median(x["requests"] for x in links)
+    conns = statistics.median(x["connections"] for x in links)
     mib = statistics.median((x["up_bytes"] + x["down_bytes"]) / 2**20 for x in links)
     share = statistics.median(x["cpu_s"] / r.seconds for x, r in zip(links, runs, strict=True))
     per_kreq = f"{1e6 * cpu / req:.0f}" if req else "n/a"
-    cells = [str(len(runs)), f"{req:.0f}", f"{mib:.1f}", f"{cpu:.3f}", f"{100 * share:.1f}%"]
+    cells = [str(len(runs)), f"{req:.0f}", f"{conns:.0f}", f"{mib:.1f}", f"{cpu:.3f}"]
+    cells.append(f"{100 * share:.1f}%")
     return [scenario, tool, *cells, per_kreq]
 
 
