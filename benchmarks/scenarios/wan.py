@@ -11,7 +11,8 @@ to the server directly.
 
 S10 leaves plain `rclone sync` out: it sends a HEAD per object to read the modification
 time (500 keys: 507 requests, against 7 with --checksum), 8 at a time: 200,000 HEADs
-at an 80 ms round trip would be about 2,000 s per run. `rclone --checksum` (listing + MD5 of each file) stays.
+at an 80 ms round trip would be about 2,000 s per run. `rclone --checksum` (listing + MD5
+of each file) stays.
 """
 
 from __future__ import annotations
