@@ -7,6 +7,7 @@ from .errors import (
     BucketNotFound,
     BucketsyncError,
     ChecksumMismatch,
+    ConflictWarning,
     CredentialsError,
     EndpointError,
     FolderBusy,
@@ -20,6 +21,7 @@ from .errors import (
     OfflineWarning,
     PathConflict,
     RemoteChanged,
+    SideVanished,
     StateError,
     TransferError,
     UnsafeKey,
@@ -29,6 +31,7 @@ from .legacy import LocalObjectCache
 from .mirror import Mirror, fetch
 from .plan import Action, Plan, Problem
 from .report import Report
+from .twoway import bisync
 
 __version__ = "0.1.0"
 
@@ -39,6 +42,7 @@ __all__ = [
     "BucketsyncError",
     "ChecksumMismatch",
     "Cleared",
+    "ConflictWarning",
     "CredentialsError",
     "EndpointError",
     "FolderBusy",
@@ -57,11 +61,13 @@ __all__ = [
     "Problem",
     "RemoteChanged",
     "Report",
+    "SideVanished",
     "StateError",
     "TransferError",
     "UnsafeKey",
     "UsageError",
     "__version__",
+    "bisync",
     "diff",
     "fetch",
     "sync",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import guard
 from .errors import ListingOrderError, LocalFolderError
 from .job import Job
 from .location import S3Location, parse_pair
@@ -34,10 +35,24 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     connect_timeout, read_timeout, max_attempts, lock_timeout. Two syncs of one
     local folder never run at once: the second waits (up to `lock_timeout` s).
     """
-    opts = _options(options)
+    return run_sync(src, dst, _options(options))
+
+
+def run_sync(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    opts: SyncOptions,
+    *,
+    spare_changed: bool = False,
+) -> Report:
+    """`sync` with checked options; `spare_changed` leaves alone (as a conflict) a path
+    changed on both sides since they were last identical (Mirror's pull and push)."""
     started, started_at = time.monotonic(), time.time()
     with open_job(src, dst, opts) as job, _exclusive(job):
         planned = _plan(job)
+        if spare_changed:
+            guard.spare_changed(job, planned.plan)
+        guard.withhold_deletes(planned.plan, opts.max_delete, {})
         report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
         if not opts.dry_run:
             _make_root(job)
@@ -165,6 +180,8 @@ def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:
 
 def _transfer(job: Job, report: Report) -> None:
     plan = report.plan
+    if report.conflicts:  # left alone
+        plan = dataclasses.replace(plan, actions=[a for a in plan if a.action != "conflict"])
     progress = Progress(plan.bytes, len(plan), job.options.progress)
     try:
         outcome = execute(job, plan, progress)

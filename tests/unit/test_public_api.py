@@ -36,6 +36,9 @@ PUBLIC = {
     "MissingDependency",
     "OfflineWarning",
     "KeptWarning",
+    "ConflictWarning",
+    "SideVanished",
+    "bisync",
     "__version__",
 }
 
