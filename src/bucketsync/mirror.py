@@ -11,7 +11,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, cast
 
-from . import api, cleanup, fresh
+from . import api, cleanup, fresh, twoway
 from .atomic import AtomicFile
 from .cachedir import default_folder, key_lock
 from .cleanup import Cleared
@@ -47,8 +47,9 @@ class Mirror:
     - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...).
 
     A local change (written with ``open(key, "w")``) is kept by `path()` until
-    `push()` uploads it, unless the server's copy is newer; `pull()` replaces it,
-    as `sync()` does.
+    `push()` or `sync()` uploads it. If the server's copy changed too, `path()` keeps
+    the local one and warns (`ConflictWarning`); `pull()` and `push()` leave such a
+    path alone and report it as a conflict; `sync()` settles it (its `conflict` option).
     """
 
     def __init__(
@@ -121,16 +122,30 @@ class Mirror:
         return cast(IO[Any], AtomicFile(root, target_path(root, rel), mode, seed, **kwargs))
 
     def pull(self, **options: Any) -> Report:
-        """Make the local folder hold what the prefix holds: ``sync(url, local)``."""
-        report = api.sync(self.url, self.local, **{**self._options, **options})
+        """Make the local folder hold what the prefix holds: ``sync(url, local)``, except
+        that a path changed on both sides since they were last identical is left alone
+        and reported as a conflict (`sync()` settles those)."""
+        merged = api._options({**self._options, **options})
+        report = api.run_sync(self.url, self.local, merged, spare_changed=True)
         with self._lock:
             self.downloads += report.downloaded
         return report
 
     def push(self, **options: Any) -> Report:
-        """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``."""
+        """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``,
+        leaving alone (as a conflict) a path changed on both sides."""
         self.local.mkdir(parents=True, exist_ok=True)
-        return api.sync(self.local, self.url, **{**self._options, **options})
+        merged = api._options({**self._options, **options})
+        return api.run_sync(self.local, self.url, merged, spare_changed=True)
+
+    def sync(self, **options: Any) -> Report:
+        """Two-way: take changes from both sides (`bisync`); `conflict` settles a path
+        changed on both ("skip" by default: reported, neither side touched)."""
+        merged = {k: v for k, v in {**self._options, **options}.items() if k != "delete"}
+        report = twoway.bisync(self.local, self.url, **merged)
+        with self._lock:
+            self.downloads += report.downloaded
+        return report
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
         """What `pull()` (or `push()`) would do, with a reason per file; moves nothing."""
