@@ -139,7 +139,7 @@ def _warn_conflict(
         " using the local copy (Mirror.sync(conflict=...) settles it)"
     )
     text = describe(local.rel, message, "local", job.pair)
-    warnings.warn(text, ConflictWarning, stacklevel=6)
+    warnings.warn(text, ConflictWarning, stacklevel=7)
 
 
 def _local_change(local: LocalFile, remote: RemoteObject, record: Record | None) -> bool:

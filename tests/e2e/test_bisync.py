@@ -448,11 +448,11 @@ def _bisync_loses_nothing(w: World, ancestor: dict[str, bytes], **opts: Any) -> 
 
 
 @hypothesis.settings(
-    max_examples=20,
+    max_examples=12,
     deadline=None,
     suppress_health_check=list(hypothesis.HealthCheck),
 )
-@hypothesis.given(st.lists(OPS, max_size=10))
+@hypothesis.given(st.lists(OPS, max_size=8))
 def test_random_edits_converge_and_lose_nothing(
     moto_s3: S3Env, tmp_path: Path, ops: list[tuple[str, str, bytes]]
 ) -> None:
