@@ -85,8 +85,8 @@ class World:
                 return e.exit_code, {}
             return (0 if report.ok else 1), report.to_dict()
         args = [BUCKETSYNC, "bisync", self.url, str(self.root), "--json", "--no-progress"]
-        for name, value in opts.items():
-            args += [f"--{name.replace('_', '-')}", str(value)]
+        for name, value in opts.items():  # a value "" is a flag without an argument
+            args += [f"--{name.replace('_', '-')}", *([str(value)] if value != "" else [])]
         done = subprocess.run(
             args, env=self.s3.env, capture_output=True, text=True, timeout=120, check=False
         )
@@ -468,3 +468,75 @@ def test_random_edits_converge_and_lose_nothing(
                 time.sleep(0.025)  # a file checked within ~20 ms of a write is hashed anyway
     _bisync_loses_nothing(w, ancestor, conflict="local")
     assert w.local() == w.remote()
+
+
+# --- races, hostile keys, dry runs -----------------------------------------------------------
+
+
+def test_a_remote_change_during_the_run_is_not_deleted(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bucketsync import twoway
+
+    w = World(moto_s3, tmp_path / "L")
+    w.write("a", b"1")
+    w.write("keep", b"k")
+    assert w.run()[0] == 0
+    w.rm("a")
+    original = twoway._delete_one
+
+    def racing(job: Any, action: Any) -> str | None:
+        w.put("a", b"colleague")  # lands between the listing and the delete
+        return original(job, action)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(twoway, "_delete_one", racing)
+        code, report = w.run()
+    assert code == 1 and w.remote()["a"] == b"colleague", report
+    code, report = w.run()
+    assert code == 1 and _actions(report)["a"] == ("conflict", "deleted locally, edited remotely")
+
+
+def test_a_local_edit_during_the_run_is_not_replaced(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from bucketsync import twoway
+
+    w = World(moto_s3, tmp_path / "L")
+    w.write("a", b"1")
+    assert w.run()[0] == 0
+    w.put("a", b"remote edit")
+    original = twoway._unchanged_locally
+
+    def racing(job: Any, report: Any, actions: Any) -> Any:
+        w.write("a", b"local edit!")  # lands between the walk and the download
+        return original(job, report, actions)
+
+    with monkeypatch.context() as patched:
+        patched.setattr(twoway, "_unchanged_locally", racing)
+        code, _ = w.run()
+    assert code == 1 and w.local()["a"] == b"local edit!"
+    code, report = w.run()
+    assert code == 1 and _actions(report)["a"][0] == "conflict"
+
+
+def test_hostile_keys_are_refused_one_by_one(moto_s3: S3Env, tmp_path: Path) -> None:
+    w = World(moto_s3, tmp_path / "L")
+    w.put("ok.txt", b"ok")
+    for key in ("../escape", "a//b", "./dot"):
+        w.put(key, b"evil")
+    code, report = w.run()
+    assert code == 1
+    assert w.local() == {"ok.txt": b"ok"}
+    assert not (tmp_path / "escape").exists()
+    assert {e["path"] for e in report["errors"]} >= {"../escape", "a//b", "./dot"}
+
+
+def test_dry_run_changes_nothing(moto_s3: S3Env, tmp_path: Path) -> None:
+    w = World(moto_s3, tmp_path / "L")
+    w.write("l", b"l")
+    w.put("r", b"r")
+    code, report = w.run("cli", dry_run="")
+    assert code == 0 and report["dry_run"]
+    assert sorted(a["action"] for a in report["actions"]) == ["download", "upload"]
+    assert w.local() == {"l": b"l"} and w.remote() == {"r": b"r"}
