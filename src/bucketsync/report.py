@@ -80,7 +80,6 @@ class Report:
                 "unchanged": self.unchanged,
                 "failed": self.failed,
                 "conflicts": self.conflicts,
-                "unresolved": self.unresolved,
                 "bytes_transferred": self.bytes_transferred,
                 "bytes_hashed": self.bytes_hashed,
                 "requests": dict(self.requests),
