@@ -34,7 +34,6 @@ from .plan import Action, Plan, Problem
 from .progress import Progress, shown
 from .report import Report, Stats
 from .state import StateDB
-from .stores.errors import translated
 from .stores.local import local_file, target_path
 from .threeway import CONFLICT_MODES, ConflictMode
 from .transfer import Outcome, execute
@@ -153,8 +152,8 @@ def _make_root(job: Job) -> None:
 def _refuse_vanished(job: Job, planned: BiPlanned) -> None:
     """A side with nothing on it while the ancestor knew files there: an unmounted folder
     or a wrong prefix, not a deliberate delete of everything. Nothing is done."""
-    if not planned.seen_records:
-        return
+    if not planned.seen_records or not (planned.seen_local or planned.seen_remote):
+        return  # nothing known, or nothing left on either side: nothing to delete
     known = f"the state database knew {planned.seen_records} file(s) there"
     if not planned.seen_local:
         what = "missing" if not job.root.exists() else "empty"
@@ -243,10 +242,7 @@ def _delete_one(job: Job, action: Action) -> str | None:
     remote = action.remote
     assert remote is not None
     try:
-        with translated(remote.key):
-            job.store.client.delete_object(
-                Bucket=job.store.location.bucket, Key=remote.key, IfMatch=f'"{remote.etag}"'
-            )
+        job.store.delete_if(remote.key, remote.etag)
     except errors.RemoteChanged:
         return "changed on the server since it was listed; not deleted (sync again)"
     except errors.ObjectNotFound:
