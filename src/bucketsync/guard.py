@@ -1,7 +1,7 @@
 """Checks between a plan and its transfers that keep a sync from losing data.
 
-- `withhold_deletes`: more deletes on a side than `--max-delete` allows: none of
-  them run, the rest of the plan does, and the run reports why (exit 1).
+- `withhold_deletes`: more deletes on a side than `--max-delete` allows: no delete
+  runs (on either side), the rest of the plan does, and the run reports why (exit 1).
 - `spare_changed`: a one-way `Mirror.pull()` / `push()` leaves alone a path changed
   on both sides since they were last identical (its state row, the ancestor), and
   reports it as a conflict instead of overwriting one side's change.
@@ -21,7 +21,7 @@ from .threeway import conflict_reason
 
 
 def withhold_deletes(plan: Plan, limit: int | None, side_of: dict[str, Side]) -> int:
-    """Drop every delete of a side that has more than `limit`; the number dropped.
+    """Drop every delete when a side has more than `limit`; the number dropped.
 
     `side_of` maps a delete's path to its side when the plan has deletes on both
     (a two-way sync); a one-way plan's deletes are all on its destination.
@@ -39,9 +39,9 @@ def withhold_deletes(plan: Plan, limit: int | None, side_of: dict[str, Side]) ->
         return 0
     kept: list[Action] = []
     withheld = 0
-    for a in plan.actions:
+    for a in plan.actions:  # none on either side: a half-done mass delete helps nobody
         side = a.side or side_of.get(a.path, dest)
-        if a.action == "delete" and side in over:
+        if a.action == "delete":
             withheld += 1
             plan.warnings.append(Note(a.path, f"not deleted: over --max-delete {limit}", side))
         else:
@@ -51,7 +51,7 @@ def withhold_deletes(plan: Plan, limit: int | None, side_of: dict[str, Side]) ->
         where = "local files" if side == "local" else "remote objects"
         message = (
             f"{counts[side]} {where} to delete, more than --max-delete {limit}:"
-            " none deleted (the rest was done)"
+            " nothing deleted (the rest was done)"
         )
         plan.problems.append(Problem("", message, side))
     return withheld

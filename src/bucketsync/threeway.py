@@ -92,9 +92,10 @@ def _both(verdict: Verdict) -> str:
 
 def conflict_reason(local_change: str, remote_change: str) -> str:
     """The reason of a conflict, naming what changed on each side."""
-    if local_change == remote_change:
-        return f"{local_change} on both sides with different content"
-    return f"{local_change} locally, {remote_change} remotely"
+    both = f"{local_change} locally, {remote_change} remotely"
+    if "deleted" in (local_change, remote_change):
+        return both
+    return f"{both}, with different content"
 
 
 def classify(

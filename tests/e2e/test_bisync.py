@@ -146,8 +146,8 @@ def _set_up_every_cell(w: World) -> None:
 
 
 CONFLICTS = {
-    "new_both_diff.txt": "created on both sides with different content",
-    "edit_both_diff.txt": "edited on both sides with different content",
+    "new_both_diff.txt": "created locally, created remotely, with different content",
+    "edit_both_diff.txt": "edited locally, edited remotely, with different content",
     "del_local_edit_remote.txt": "deleted locally, edited remotely",
     "edit_local_del_remote.txt": "edited locally, deleted remotely",
 }
@@ -200,7 +200,7 @@ def test_text_output_lists_each_conflict_on_its_own_line(moto_s3: S3Env, tmp_pat
     assert done.returncode == 1, done.stderr
     lines = [line for line in done.stdout.splitlines() if line.startswith("conflict")]
     assert len(lines) == 2 and "a.txt" in lines[0] and "b.txt" in lines[1]
-    assert "created on both sides with different content" in lines[0]
+    assert "created locally, created remotely, with different content" in lines[0]
     assert "2 conflicts (2 left alone)" in done.stdout
 
 

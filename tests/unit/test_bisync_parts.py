@@ -49,12 +49,12 @@ def _plan(deletes: dict[str, str]) -> Plan:
     return plan
 
 
-def test_max_delete_withholds_every_delete_of_a_side_over_the_limit() -> None:
+def test_max_delete_over_the_limit_on_one_side_withholds_every_delete() -> None:
     plan = _plan({"a": "local", "b": "local", "c": "remote"})
-    assert withhold_deletes(plan, 1, {}) == 2
-    assert [(a.action, a.path) for a in plan] == [("upload", "u"), ("delete", "c")]
+    assert withhold_deletes(plan, 1, {}) == 3
+    assert [(a.action, a.path) for a in plan] == [("upload", "u")]
     assert len(plan.problems) == 1 and "--max-delete 1" in plan.problems[0].error
-    assert {n.path for n in plan.skipped} == {"a", "b"}
+    assert {n.path for n in plan.skipped} == {"a", "b", "c"}
 
 
 def test_max_delete_within_the_limit_or_unset_changes_nothing() -> None:

@@ -26,7 +26,7 @@ CELLS = [
         "compare",
         "record",
         "conflict",
-        "created on both sides with different content",
+        "created locally, created remotely, with different content",
     ),
     ("deleted on both", None, None, ROW, "forget", None, None, "deleted on both sides"),
     ("unchanged", LOCAL, REMOTE, ROW, "unchanged", None, None, "unchanged since the last sync"),
@@ -41,7 +41,7 @@ CELLS = [
         "compare",
         "record",
         "conflict",
-        "edited on both sides with different content",
+        "edited locally, edited remotely, with different content",
     ),
     ("deleted locally", None, REMOTE, ROW, "delete-remote", None, None, "deleted locally"),
     (
