@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 import bucketsync
+from reliability_figures import Figures
 from reliakit import MIB, bucket_tree, integrity, read_tree, state_db, temp_files, write_tree
 from s3env import S3Env
 
@@ -25,6 +26,7 @@ TRIALS = 5
 SEED = 15_2026
 WORKER = str(Path(__file__).with_name("crash_worker.py"))
 Files = dict[str, bytes]
+SECTION = "crash: SIGKILL during bisync (moto)"
 
 
 @pytest.fixture
@@ -71,7 +73,7 @@ def _set(s3: S3Env, prefix: str, root: Path, old: Files, local: Files, remote: F
 
 @pytest.mark.slow
 def test_sigkill_during_bisync_then_rerun_converges(
-    moto_s3: S3Env, tmp_path: Path, small_parts: None
+    moto_s3: S3Env, tmp_path: Path, small_parts: None, figures: Figures
 ) -> None:
     s3, root, prefix = moto_s3, tmp_path / "local", "data/"
     rng = random.Random(SEED)
@@ -99,15 +101,38 @@ def test_sigkill_during_bisync_then_rerun_converges(
             worker.kill()
             killed += 1
         worker.wait()
-        for seen in (read_tree(root), bucket_tree(s3, prefix)):
-            for rel, data in seen.items():
-                versions = (files.get(rel), local.get(rel), remote.get(rel))
-                assert data in versions, f"trial {trial}: {rel} holds a mix"
-        assert integrity(state_db(s3.env)) == "ok"
+        seen = [read_tree(root), bucket_tree(s3, prefix)]
+        mixed = [
+            rel
+            for tree in seen
+            for rel, data in tree.items()
+            if data not in (files.get(rel), local.get(rel), remote.get(rel))
+        ]
+        sound = integrity(state_db(s3.env)) == "ok"
+        orphans = len(temp_files(root))
         report = bucketsync.bisync(root, s3.url(prefix), progress=False)
+        after = read_tree(root)
+        converged = report.ok and after == merged == bucket_tree(s3, prefix)
+        lost = sum(1 for rel in merged if rel not in after)
+        figures.add(
+            SECTION,
+            trials=1,
+            killed_mid_bisync=int(worker.returncode < 0),
+            paths_checked_after_kill=sum(map(len, seen)),
+            corrupt_files=len(mixed),
+            lost_files=lost,
+            conflicts_on_rerun=report.conflicts,
+            temporary_files_left_by_kills=orphans,
+            temporary_files_left_after_rerun=len(temp_files(root)),
+            state_db_integrity_failures=int(not sound),
+            reruns_converged=int(converged),
+        )
+        assert not mixed, f"trial {trial}: {mixed} hold a mix"
+        assert sound, "the state database failed PRAGMA integrity_check"
         assert report.ok and not report.conflicts, (trial, report.to_dict())
         assert not temp_files(root)
-        assert read_tree(root) == merged == bucket_tree(s3, prefix), f"trial {trial}"
+        assert converged, f"trial {trial}"
         files = merged
         time.sleep(0.03)
+    figures.note(SECTION, seed=SEED, server="moto")
     assert killed, "at least one run was cut short"
