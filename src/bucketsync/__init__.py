@@ -8,6 +8,7 @@ from .errors import (
     BucketNotFound,
     BucketsyncError,
     ChecksumMismatch,
+    ConflictWarning,
     CredentialsError,
     EndpointError,
     FolderBusy,
@@ -21,6 +22,7 @@ from .errors import (
     OfflineWarning,
     PathConflict,
     RemoteChanged,
+    SideVanished,
     StateError,
     TransferError,
     UnsafeKey,
@@ -30,6 +32,7 @@ from .legacy import LocalObjectCache
 from .mirror import Mirror, fetch
 from .plan import Action, Plan, Problem
 from .report import Report
+from .twoway import bisync
 from .verify import check
 
 __version__ = "0.1.0"
@@ -42,6 +45,7 @@ __all__ = [
     "CheckReport",
     "ChecksumMismatch",
     "Cleared",
+    "ConflictWarning",
     "CredentialsError",
     "EndpointError",
     "FolderBusy",
@@ -61,11 +65,13 @@ __all__ = [
     "Problem",
     "RemoteChanged",
     "Report",
+    "SideVanished",
     "StateError",
     "TransferError",
     "UnsafeKey",
     "UsageError",
     "__version__",
+    "bisync",
     "check",
     "diff",
     "fetch",

@@ -11,6 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+from . import guard
 from .errors import ListingOrderError, LocalFolderError
 from .job import Job
 from .location import S3Location, parse_pair
@@ -36,10 +37,24 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     Interrupted (Ctrl-C, a kernel interrupt), it stops within about a second,
     records what finished and raises KeyboardInterrupt.
     """
-    opts = _options(options)
+    return run_sync(src, dst, _options(options))
+
+
+def run_sync(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    opts: SyncOptions,
+    *,
+    spare_changed: bool = False,
+) -> Report:
+    """`sync` with checked options; `spare_changed` leaves alone (as a conflict) a path
+    changed on both sides since they were last identical (Mirror's pull and push)."""
     started, started_at = time.monotonic(), time.time()
     with open_job(src, dst, opts) as job, _exclusive(job):
         planned = _plan(job)
+        if spare_changed:
+            guard.spare_changed(job, planned.plan)
+        guard.withhold_deletes(planned.plan, opts.max_delete, {})
         report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
         if not opts.dry_run:
             _make_root(job)
@@ -169,6 +184,8 @@ def _transfer(job: Job, report: Report) -> None:
     """Carry out the plan and record what was done, also when interrupted (the
     KeyboardInterrupt goes on once what finished is in the state database)."""
     plan = report.plan
+    if report.conflicts:  # left alone
+        plan = dataclasses.replace(plan, actions=[a for a in plan if a.action != "conflict"])
     progress = Progress(plan.bytes, len(plan), job.options.progress)
     outcome = Outcome()
     try:

@@ -18,13 +18,14 @@ import sys
 from collections.abc import Iterator, Sequence
 from typing import Any, NoReturn
 
-from . import __version__, api, options
+from . import __version__, api, options, twoway
 from .cancel import Terminated, exit_code, leave_if_stuck, sigterm_raises
 from .compare import COMPARE_MODES
 from .errors import BucketsyncError
 from .options import DEFAULT_JOBS, MAX_ATTEMPTS, MAX_JOBS
 from .plan import Plan, Problem
 from .text import describe, printable
+from .threeway import CONFLICT_MODES
 
 NOTES_LISTED = 10  # skipped paths listed one a line; more are counted (--debug lists all)
 
@@ -62,6 +63,30 @@ def _parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="how long to wait while another sync of the folder runs (default: no limit)",
     )
+    _max_delete(sync)
+    bisync = commands.add_parser(
+        "bisync", help="two-way sync: take changes from both sides, report conflicts"
+    )
+    _common(bisync, two_way=True)
+    bisync.add_argument(
+        "--dry-run", action="store_true", help="show what would be done; do nothing"
+    )
+    bisync.add_argument(
+        "--lock-timeout",
+        type=options.WAIT.flag,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait while another sync of the folder runs (default: no limit)",
+    )
+    bisync.add_argument(
+        "--conflict",
+        choices=CONFLICT_MODES,
+        default="skip",
+        help="a path changed on both sides: skip (default; report it), local or remote"
+        " (that side wins), newer (the later time wins), keep-both (keep the remote"
+        " version as NAME.conflict-remote-TIME.EXT)",
+    )
+    _max_delete(bisync)
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
@@ -71,10 +96,26 @@ def _parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _common(p: argparse.ArgumentParser) -> None:
-    p.add_argument("src", metavar="SRC", help="a local folder or s3://bucket/prefix")
-    p.add_argument("dst", metavar="DST", help="a local folder or s3://bucket/prefix")
-    p.add_argument("--delete", action="store_true", help="delete what is only on the destination")
+def _max_delete(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--max-delete",
+        type=options.MAX_DELETE.flag,
+        default=None,
+        metavar="N",
+        help="more deletes than N on a side: delete none of them, do the rest, exit 1",
+    )
+
+
+def _common(p: argparse.ArgumentParser, two_way: bool = False) -> None:
+    if two_way:
+        p.add_argument("src", metavar="LOCAL", help="a local folder (or s3://bucket/prefix)")
+        p.add_argument("dst", metavar="URL", help="s3://bucket/prefix (or a local folder)")
+    else:
+        p.add_argument("src", metavar="SRC", help="a local folder or s3://bucket/prefix")
+        p.add_argument("dst", metavar="DST", help="a local folder or s3://bucket/prefix")
+        p.add_argument(
+            "--delete", action="store_true", help="delete what is only on the destination"
+        )
     p.add_argument(
         "--include",
         dest="include",
@@ -141,7 +182,6 @@ def _common(p: argparse.ArgumentParser) -> None:
 
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
-        "delete": args.delete,
         "filter_rules": tuple(getattr(args, "filter_rules", None) or ()),
         "jobs": args.jobs,
         "endpoint_url": args.endpoint_url,
@@ -152,7 +192,12 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         "connect_timeout": args.connect_timeout,
         "max_attempts": args.max_attempts,
     }
-    if args.command == "sync":
+    if args.command != "bisync":
+        options["delete"] = args.delete
+    if args.command == "bisync":
+        options["conflict"] = args.conflict
+    if args.command in ("sync", "bisync"):
+        options["max_delete"] = args.max_delete
         options["dry_run"] = args.dry_run
         options["lock_timeout"] = args.lock_timeout
         options["progress"] = False if (args.no_progress or args.quiet or args.json) else None
@@ -196,7 +241,10 @@ def _run(args: argparse.Namespace) -> int:
             if plan.problems:
                 return 1
             return 1 if args.exit_code and plan else 0
-        report = api.sync(args.src, args.dst, **_options(args))
+        if args.command == "bisync":
+            report = twoway.bisync(args.src, args.dst, **_options(args))
+        else:
+            report = api.sync(args.src, args.dst, **_options(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
@@ -204,7 +252,7 @@ def _run(args: argparse.Namespace) -> int:
         if not args.quiet:
             print(report.summary_line())
     _show_problems(report.plan, report.errors, args)
-    return 1 if report.errors else 0
+    return 1 if report.errors or report.unresolved else 0
 
 
 def _show_plan(plan: Plan, args: argparse.Namespace) -> None:

@@ -81,6 +81,11 @@ class StateError(BucketsyncError, OSError):
     exit_code = 2
 
 
+class SideVanished(NotFound):
+    """A side of a two-way sync is empty or missing while the state database knew files
+    there (an unmounted folder, a wrong prefix): nothing is deleted on the other side."""
+
+
 class UnsafeKey(BucketsyncError, ValueError):
     """A key that cannot be mapped to a path inside the local folder."""
 
@@ -130,6 +135,10 @@ class OfflineWarning(UserWarning):
 
 class KeptWarning(UserWarning):
     """A clean-up kept local files: not its own copies, or local changes not pushed."""
+
+
+class ConflictWarning(UserWarning):
+    """A path changed on both sides since they were last identical; the local copy was kept."""
 
 
 _PACKAGE = os.path.dirname(os.path.abspath(__file__)) + os.sep

@@ -15,17 +15,21 @@ from __future__ import annotations
 import os
 import stat
 import time
+import warnings
 from pathlib import Path
 
 from . import errors
 from .checker import check
 from .entries import LocalFile, Record, RemoteObject
+from .errors import ConflictWarning
+from .hashing import hash_file
 from .job import Job
 from .plan import Action
 from .progress import Progress
 from .stores.errors import worth_resending
 from .stores.local import local_file, target_path
 from .stores.s3 import response_object
+from .text import describe
 from .transfer import ATTEMPTS, receive, transfer_one
 
 BAR_MIN_BYTES = 16 * 1024 * 1024  # smaller files get no progress bar unless asked
@@ -101,11 +105,42 @@ def _settle(job: Job, local: LocalFile, record: Record | None, progress: bool | 
         return False  # a local file the server does not have (yet)
     checked = check(job, local, remote, record)
     _save(job, checked.record)
-    if checked.verdict.same or _local_change(local, remote, record):
+    if checked.verdict.same:
+        return False
+    if record is not None:  # the ancestor: was the local copy changed since then?
+        crc = checked.digests.get("crc64nvme") or _crc(job, local)
+        if crc != record.crc64nvme:
+            if not record.remote_matches(remote):
+                _warn_conflict(job, local, remote, record, crc)
+            return False  # a local change: kept until pushed or synced
+    elif _local_change(local, remote, record):
         return False
     action = Action("download", local.rel, checked.verdict.reason, remote.size, local, remote)
     _transfer(job, action, progress)
     return True
+
+
+def _crc(job: Job, local: LocalFile) -> str | None:
+    try:
+        path = target_path(job.root, local.rel)
+        crc = hash_file(path, {"crc64nvme"}, follow_symlinks=job.options.follow_symlinks)
+    except OSError:
+        return None
+    job.stats.hashed(local.size)
+    return crc["crc64nvme"]
+
+
+def _warn_conflict(
+    job: Job, local: LocalFile, remote: RemoteObject, record: Record, crc: str | None
+) -> None:
+    """Changed on both sides since the last sync: the local copy is used, with a warning."""
+    message = (
+        f"changed locally (now CRC64NVME {crc or 'unreadable'}) and on the server (now ETag"
+        f" {remote.etag}, {remote.size} B) since they were last identical (ETag {record.etag});"
+        " using the local copy (Mirror.sync(conflict=...) settles it)"
+    )
+    text = describe(local.rel, message, "local", job.pair)
+    warnings.warn(text, ConflictWarning, stacklevel=7)
 
 
 def _local_change(local: LocalFile, remote: RemoteObject, record: Record | None) -> bool:

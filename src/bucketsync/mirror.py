@@ -12,7 +12,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, cast
 
-from . import api, cleanup, fresh
+from . import api, cleanup, fresh, twoway
 from .atomic import AtomicFile
 from .cachedir import default_folder, key_lock
 from .cleanup import Cleared
@@ -49,8 +49,9 @@ class Mirror:
     - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...).
 
     A local change (written with ``open(key, "w")``) is kept by `path()` until
-    `push()` uploads it, unless the server's copy is newer; `pull()` replaces it,
-    as `sync()` does.
+    `push()` or `sync()` uploads it. If the server's copy changed too, `path()` keeps
+    the local one and warns (`ConflictWarning`); `pull()` and `push()` leave such a
+    path alone and report it as a conflict; `sync()` settles it (its `conflict` option).
     """
 
     def __init__(
@@ -129,16 +130,29 @@ class Mirror:
         return cast(IO[Any], AtomicFile(root, target_path(root, rel), mode, seed, **kwargs))
 
     def pull(self, **options: Any) -> Report:
-        """Make the local folder hold what the prefix holds: ``sync(url, local)``."""
-        report = self._sync(self.url, self.local, options)
+        """Make the local folder hold what the prefix holds: ``sync(url, local)``, except
+        that a path changed on both sides since they were last identical is left alone
+        and reported as a conflict (`sync()` settles those)."""
+        report = self._sync(self.url, self.local, options, spare_changed=True)
         with self._lock:
             self.downloads += report.downloaded
         return report
 
     def push(self, **options: Any) -> Report:
-        """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``."""
+        """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``,
+        leaving alone (as a conflict) a path changed on both sides."""
         self.local.mkdir(parents=True, exist_ok=True)
-        return self._sync(self.local, self.url, options)
+        return self._sync(self.local, self.url, options, spare_changed=True)
+
+    def sync(self, **options: Any) -> Report:
+        """Two-way: take changes from both sides (`bisync`); `conflict` settles a path
+        changed on both ("skip" by default: reported, neither side touched)."""
+        merged = {k: v for k, v in {**self._options, **options}.items() if k != "delete"}
+        report = twoway.bisync(self.local, self.url, **merged)
+        with self._lock:
+            self.downloads += report.downloaded
+            self._sent.update(report.requests)
+        return report
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
         """What `pull()` (or `push()`) would do, with a reason per file; moves nothing."""
@@ -169,9 +183,18 @@ class Mirror:
         if job is not None:
             job.state.close()
 
-    def _sync(self, src: str | Path, dst: str | Path, options: dict[str, Any]) -> Report:
-        """`sync()` with this Mirror's options, its requests counted in `requests`."""
-        report = api.sync(src, dst, **{**self._options, **options})
+    def _sync(
+        self,
+        src: str | Path,
+        dst: str | Path,
+        options: dict[str, Any],
+        *,
+        spare_changed: bool = False,
+    ) -> Report:
+        """`sync()` with this Mirror's options, its requests counted in `requests`;
+        `spare_changed` leaves alone (as a conflict) a path changed on both sides."""
+        merged = api._options({**self._options, **options})
+        report = api.run_sync(src, dst, merged, spare_changed=spare_changed)
         with self._lock:
             self._sent.update(report.requests)
         return report

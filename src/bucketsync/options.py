@@ -210,6 +210,7 @@ ENDPOINT = Check("an http:// or https:// URL with a host (and maybe a port)", _u
 URL = Check(ENDPOINT.allowed, _url, none="boto3's chain")
 PROFILE = Check("a non-empty profile name", _text, none="boto3's chain")
 COMPARE = one_of(COMPARE_MODES)
+MAX_DELETE = Check("an integer >= 0", _int_in(0, 2**63 - 1), int, none="no limit")
 PATTERNS = Check("a str or an iterable of str (glob patterns)", _patterns)
 RULES = Check('an iterable of ("include" or "exclude", pattern str) pairs', _rules)
 SIDE = Check("a non-empty str or os.PathLike: a local folder or an s3:// URL", _side)
@@ -242,6 +243,7 @@ class SyncOptions:
     read_timeout: float = 60.0
     max_attempts: int = 5  # tries per request, the first one included
     lock_timeout: float | None = None  # wait for another sync of the folder; None: no limit
+    max_delete: int | None = None  # more deletes than this on a side: delete none of them
 
     def __post_init__(self) -> None:
         for name, check in _CHECKS.items():
@@ -278,6 +280,7 @@ _CHECKS: dict[str, Check[Any]] = {
     "read_timeout": TIMEOUT,
     "max_attempts": ATTEMPTS,
     "lock_timeout": WAIT,
+    "max_delete": MAX_DELETE,
 }
 assert set(_CHECKS) == {f.name for f in fields(SyncOptions)}
 

@@ -11,7 +11,7 @@ from .entries import LocalFile, RemoteObject
 from .location import SyncPair
 from .text import printable
 
-ActionKind = Literal["upload", "download", "delete"]
+ActionKind = Literal["upload", "download", "delete", "conflict"]
 Side = Literal["local", "remote"]  # where a problem is: the local folder, or the bucket
 
 
@@ -32,9 +32,17 @@ class Action:
     remote: RemoteObject | None = None
     digests: Mapping[str, str] | None = field(default=None, repr=False, compare=False)
     clears: str | None = None
+    side: Side | None = None  # a two-way sync's delete: which side it is on
+    # a conflict's outcome: what was done about it ("upload", "download", "delete",
+    # "keep-both"); None while it is left alone (--conflict skip)
+    resolution: str | None = None
 
     def to_dict(self) -> dict[str, Any]:
-        extra = {"clears": self.clears} if self.clears is not None else {}
+        extra: dict[str, Any] = {"clears": self.clears} if self.clears is not None else {}
+        if self.side is not None:
+            extra["side"] = self.side
+        if self.action == "conflict":
+            extra["resolution"] = self.resolution
         return {
             "action": self.action,
             "path": self.path,
@@ -114,6 +122,11 @@ class Plan:
         return sum(1 for a in self.actions if a.action == kind)
 
     @property
+    def unresolved(self) -> int:
+        """Conflicts left alone: neither side was touched."""
+        return sum(1 for a in self.actions if a.action == "conflict" and a.resolution is None)
+
+    @property
     def skipped(self) -> list[Note]:
         """The paths skipped on purpose (symbolic links, special files, ...), each with why."""
         return [Note.of(w) for w in self.warnings]
@@ -121,7 +134,7 @@ class Plan:
     @property
     def bytes(self) -> int:
         """Bytes the plan would move (deletes move nothing)."""
-        return sum(a.bytes for a in self.actions if a.action != "delete")
+        return sum(a.bytes for a in self.actions if a.action in ("upload", "download"))
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -141,8 +154,10 @@ class Plan:
         return plan_html(self)
 
     def __repr__(self) -> str:
+        n = self.count("conflict")
+        conflicts = f", {n} conflict{'s' if n != 1 else ''}" if n else ""
         return (
             f"<Plan {printable(self.source)} -> {printable(self.destination)}: "
             f"{self.count('upload')} upload, {self.count('download')} download, "
-            f"{self.count('delete')} delete, {self.unchanged} unchanged>"
+            f"{self.count('delete')} delete, {self.unchanged} unchanged{conflicts}>"
         )

@@ -50,8 +50,18 @@ class Report:
         return len(self.errors)
 
     @property
+    def conflicts(self) -> int:
+        """Paths changed on both sides to different content (actions of kind "conflict")."""
+        return self.plan.count("conflict")
+
+    @property
+    def unresolved(self) -> int:
+        """Conflicts left alone (--conflict skip): a run with any exits 1."""
+        return self.plan.unresolved
+
+    @property
     def ok(self) -> bool:
-        return not self.errors
+        return not self.errors and not self.unresolved
 
     @property
     def unchanged(self) -> int:
@@ -69,6 +79,7 @@ class Report:
                 "deleted": self.deleted,
                 "unchanged": self.unchanged,
                 "failed": self.failed,
+                "conflicts": self.conflicts,
                 "bytes_transferred": self.bytes_transferred,
                 "bytes_hashed": self.bytes_hashed,
                 "requests": dict(self.requests),
@@ -87,9 +98,13 @@ class Report:
             f"{self.unchanged} unchanged",
         ]
         if self.dry_run:
-            parts = [f"{len(self.plan)} actions planned", f"{self.unchanged} unchanged"]
+            planned = len(self.plan) - self.conflicts
+            parts = [f"{planned} actions planned", f"{self.unchanged} unchanged"]
         text = ", ".join(parts)
         failed = f", {self.failed} failed" if self.failed else ""
+        if self.conflicts:
+            failed += f", {self.conflicts} conflict{'s' if self.conflicts != 1 else ''}"
+            failed += f" ({self.unresolved} left alone)" if self.unresolved else " (resolved)"
         moved = self.plan.bytes if self.dry_run else self.bytes_transferred
         return (
             f"{text}{failed}; {verb} {size(moved)},"

@@ -59,6 +59,7 @@ def test_sync_json_contract(s3: S3Env, tmp_path: Path) -> None:
     ]
     summary = out["summary"]
     assert set(summary) == {
+        "conflicts",
         "uploaded",
         "downloaded",
         "deleted",

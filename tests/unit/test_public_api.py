@@ -39,6 +39,9 @@ PUBLIC = {
     "MissingDependency",
     "OfflineWarning",
     "KeptWarning",
+    "ConflictWarning",
+    "SideVanished",
+    "bisync",
     "__version__",
 }
 

@@ -541,6 +541,12 @@ class S3Store:
             failed.update(self._delete_batch(batch))
         return failed
 
+    def delete_if(self, key: str, etag: str) -> None:
+        """Delete one object only while its ETag is `etag` (If-Match): RemoteChanged if it
+        changed. Servers that ignore conditional requests (rclone serve s3) delete anyway."""
+        with translated(key):
+            self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
+
     def _delete_batch(self, keys: list[str]) -> dict[str, str]:
         with translated(str(self.location)):
             response = self.client.delete_objects(
