@@ -26,9 +26,11 @@ from .errors import (
     UsageError,
 )
 from .legacy import LocalObjectCache
+from .lockfile import Lock, LockEntry, LockfileError
 from .mirror import Mirror, fetch
 from .plan import Action, Plan, Problem
 from .report import Report
+from .snapshots import snapshot
 
 __version__ = "0.1.0"
 
@@ -47,6 +49,9 @@ __all__ = [
     "LocalFolderError",
     "LocalFolderNotFound",
     "LocalObjectCache",
+    "Lock",
+    "LockEntry",
+    "LockfileError",
     "Mirror",
     "MissingDependency",
     "NotFound",
@@ -64,5 +69,6 @@ __all__ = [
     "__version__",
     "diff",
     "fetch",
+    "snapshot",
     "sync",
 ]

@@ -20,6 +20,7 @@ from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
 from .locking import folder_lock
 from .options import LOCAL, MAX_AGE, S3_URL, one_of
+from .pinned import MirrorPin, fetch_version
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
@@ -58,9 +59,12 @@ class Mirror:
         *,
         max_age: float | None = None,
         offline: Offline = "warn",
+        lock: Any = None,
+        at: Any = None,
         **options: Any,
     ) -> None:
         self.location = parse_s3_url(S3_URL("url", url))
+        self._pin = None if lock is None and at is None else MirrorPin(self.location, lock, at)
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
         self._options = dict(options)
@@ -94,6 +98,8 @@ class Mirror:
         there is no such object.
         """
         rel = _rel(key)
+        if self._pin is not None:
+            return self._pin.path(self.local, rel, self._options)
         age = self.max_age if max_age is _UNSET else _max_age(max_age)
         offline = self.offline if offline is _UNSET else _offline(offline)
         job = self._open()
@@ -116,12 +122,17 @@ class Mirror:
             raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if mode.startswith("r"):
             return open(self.path(key), mode, **kwargs)
+        if self._pin is not None:
+            raise self._pin.refuse(f"open({key!r}, {mode!r})")
         rel, root = _rel(key), self.local
         seed = self._current_or_none(key) if mode.startswith("a") else None
         return cast(IO[Any], AtomicFile(root, target_path(root, rel), mode, seed, **kwargs))
 
     def pull(self, **options: Any) -> Report:
-        """Make the local folder hold what the prefix holds: ``sync(url, local)``."""
+        """Make the local folder hold what the prefix holds: ``sync(url, local)``
+        (for a pinned Mirror: what the lock pins)."""
+        if self._pin is not None:
+            return self._pin.pull(self.local, {**self._options, **options})
         report = api.sync(self.url, self.local, **{**self._options, **options})
         with self._lock:
             self.downloads += report.downloaded
@@ -129,12 +140,16 @@ class Mirror:
 
     def push(self, **options: Any) -> Report:
         """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``."""
+        if self._pin is not None:
+            raise self._pin.refuse("push()")
         self.local.mkdir(parents=True, exist_ok=True)
         return api.sync(self.local, self.url, **{**self._options, **options})
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
         """What `pull()` (or `push()`) would do, with a reason per file; moves nothing."""
         merged = {**self._options, **options}
+        if self._pin is not None and direction == "pull":
+            return self._pin.diff(self.local, merged)
         if direction == "pull":
             return api.diff(self.url, self.local, **merged)
         if direction == "push":
@@ -162,7 +177,10 @@ class Mirror:
     def _open(self) -> Job:
         with self._lock:
             if self._job is None:
-                self._job = _open_job(self.location, self._given_local, self._sync_options)
+                local = self._given_local
+                if local is None and self._pin is not None:
+                    local = self._pin.folder(self._options)
+                self._job = _open_job(self.location, local, self._sync_options)
                 self._local = self._job.root
             return self._job
 
@@ -222,6 +240,7 @@ class Mirror:
             "max_age": self.max_age,
             "offline": self.offline,
             "options": self._options,
+            **({} if self._pin is None else self._pin.state()),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -230,6 +249,8 @@ class Mirror:
             state["local"],
             max_age=state["max_age"],
             offline=state["offline"],
+            lock=state.get("lock"),
+            at=state.get("at"),
             **state["options"],
         )
 
@@ -239,15 +260,23 @@ class Mirror:
 
 
 def fetch(
-    url: str, *, max_age: float | None = None, offline: Offline = "warn", **options: Any
+    url: str,
+    *,
+    max_age: float | None = None,
+    offline: Offline = "warn",
+    version: str | None = None,
+    **options: Any,
 ) -> Path:
     """The local path of a current copy of one object, downloaded only if it changed.
 
     ``fetch("s3://bucket/EOD/prices.parquet")`` gives
     ``<cache>/<endpoint host>/bucket/EOD/prices.parquet``, checked with at most one
     request (none within `max_age` seconds of the last check). `offline` and
-    `options` are as for `Mirror`.
+    `options` are as for `Mirror`. With `version` (an S3 version id), the copy of
+    that version, kept apart from the current copy (``.../.versions/...``).
     """
+    if version is not None:
+        return fetch_version(url, version, **options)
     location = parse_s3_url(S3_URL("url", url), as_folder=False)
     folder, _, name = location.prefix.rpartition("/")
     if not name:
