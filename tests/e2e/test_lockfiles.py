@@ -14,8 +14,8 @@ import pytest
 
 import bucketsync
 from bucketsync import api, snapshots
-from bucketsync.lockfile import FORMAT, Lock
 from bucketsync.location import parse_s3_url
+from bucketsync.lockfile import FORMAT, Lock
 from bucketsync.options import SyncOptions
 from bucketsync.report import Stats
 from s3env import S3Env
@@ -31,9 +31,7 @@ def cli(env: dict[str, str], *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def versioned(s3: S3Env) -> S3Env:
-    s3.client.put_bucket_versioning(
-        Bucket=s3.bucket, VersioningConfiguration={"Status": "Enabled"}
-    )
+    s3.client.put_bucket_versioning(Bucket=s3.bucket, VersioningConfiguration={"Status": "Enabled"})
     return s3
 
 
@@ -199,9 +197,7 @@ def test_at_time_with_delete_markers(moto_s3: S3Env, tmp_path: Path) -> None:
     time.sleep(1.1)
     change(s3)
     local = tmp_path / "at"
-    done = cli(
-        s3.env, "sync", s3.url("p"), str(local), "--at", pinned_at.isoformat(), "--delete"
-    )
+    done = cli(s3.env, "sync", s3.url("p"), str(local), "--at", pinned_at.isoformat(), "--delete")
     assert done.returncode == 0, done.stderr
     assert tree(local) == FIRST
     # A lockfile's creation time works too; after the change, c.txt's delete marker wins.
