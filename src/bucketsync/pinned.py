@@ -42,8 +42,12 @@ _VERSION = re.compile(r"^[A-Za-z0-9._+=-]{1,1024}$")
 
 
 def wanted(options: dict[str, Any]) -> bool:
-    """Whether the options name a lock, a time or a lockfile to write."""
-    return any(options.get(name) is not None for name in PIN_OPTIONS)
+    """Whether the options name a lock, a time or a lockfile to write; pin options
+    given as None (no pin) are dropped from `options`."""
+    for name in PIN_OPTIONS:
+        if name in options and options[name] is None:
+            del options[name]
+    return any(name in options for name in PIN_OPTIONS)
 
 
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
