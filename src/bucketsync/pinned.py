@@ -104,8 +104,11 @@ def _job(
     plain = api.make_store(pair.remote, options, stats)
     pinned = _resolve(pair.remote, lock, when, plain)
     store = VersionStore(plain, None if pinned is None else pins_of(pinned))
+    # A pinned pull keeps its own rows: they vouch for pinned content, which a current
+    # copy's check (`max_age`) must never take for the prefix's latest.
+    endpoint = store.endpoint if pinned is None else f"{store.endpoint}#pinned"
     with StateDB() as state:
-        scope = state.scope(pair.local, store.endpoint, pair.remote.bucket, pair.remote.prefix)
+        scope = state.scope(pair.local, endpoint, pair.remote.bucket, pair.remote.prefix)
         yield Job(pair, options, store, state, scope, stats), pinned
 
 

@@ -278,6 +278,7 @@ def test_pinned_mirror_reads_old_bytes_and_refuses_push(moto_s3: S3Env, tmp_path
     s3 = versioned(moto_s3)
     put_all(s3, FIRST)
     lock = bucketsync.snapshot(s3.url("p"))
+    time.sleep(1.1)  # moto's LastModified counts whole seconds: `at` needs them apart
     change(s3)
     mirror = bucketsync.Mirror(s3.url("p"), lock=lock)
     assert mirror.path("a.csv").read_bytes() == FIRST["a.csv"]
@@ -304,3 +305,42 @@ def test_lock_of_another_prefix_is_a_usage_error(moto_s3: S3Env, tmp_path: Path)
     assert done.returncode == 2 and "Traceback" not in done.stderr
     assert len(done.stderr.strip().splitlines()) == 1 and "pins" in done.stderr
     assert not (tmp_path / "x").exists()
+
+
+def test_pinned_pull_does_not_vouch_for_current_copies(moto_s3: S3Env, tmp_path: Path) -> None:
+    """A folder pulled at a pin, then read through a current Mirror with max_age: the
+    Mirror must not take the pinned copy for the latest without asking."""
+    s3 = versioned(moto_s3)
+    put_all(s3, FIRST)
+    lock = bucketsync.snapshot(s3.url("p"))
+    local = tmp_path / "shared"
+    change(s3)
+    assert bucketsync.sync(s3.url("p"), local).ok  # a plain, complete sync: stamped
+    assert bucketsync.sync(s3.url("p"), local, lock=lock, delete=True).ok
+    assert tree(local) == FIRST
+    current = bucketsync.Mirror(s3.url("p"), local=local, max_age=3600)
+    current.path("a.csv")
+    # Not vouched for by the pinned pull's rows: the Mirror asks the server (which then
+    # sees a local file unlike the version last synced, and keeps it as a local change).
+    assert sum(current.requests.values()) >= 1
+    assert bucketsync.sync(s3.url("p"), local).ok
+    assert tree(local)["a.csv"] == b"alpha,2\nbeta,3\n"
+
+
+def test_localstack_lock_and_at_restore_pinned_bytes(localstack: S3Env, tmp_path: Path) -> None:
+    s3 = versioned(localstack)
+    put_all(s3, FIRST, ChecksumAlgorithm="CRC64NVME")
+    lock = bucketsync.snapshot(s3.url("p"))
+    assert all(e.crc64nvme and e.version_id for e in lock)  # LocalStack lists the algorithm
+    time.sleep(0.01)
+    change(s3)
+    report = bucketsync.sync(s3.url("p"), tmp_path / "lock", lock=lock, delete=True)
+    assert report.ok and tree(tmp_path / "lock") == FIRST
+    again = bucketsync.sync(s3.url("p"), tmp_path / "lock", lock=lock, delete=True)
+    assert again.requests["get"] == 0 and again.bytes_hashed == 0
+    at = bucketsync.sync(s3.url("p"), tmp_path / "at", at=lock.created)
+    assert at.ok and tree(tmp_path / "at") == FIRST
+    old_version = lock.get("p/a.csv").version_id  # type: ignore[union-attr]
+    old = bucketsync.fetch(s3.url("p/a.csv"), version=old_version)
+    assert old.read_bytes() == FIRST["a.csv"]
+    assert bucketsync.fetch(s3.url("p/a.csv")).read_bytes() == b"alpha,2\nbeta,3\n"
