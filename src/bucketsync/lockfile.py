@@ -76,7 +76,9 @@ class Lock:
     created: datetime
     entries: tuple[LockEntry, ...] = ()
     versioned: bool = False
-    _by_key: dict[str, LockEntry] = field(default_factory=dict, repr=False, compare=False)
+    _by_key: dict[str, LockEntry] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     def __post_init__(self) -> None:
         entries = tuple(sorted(self.entries, key=lambda e: e.key))

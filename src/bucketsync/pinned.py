@@ -68,11 +68,11 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
         api._finish(job, report, started)
         if write_lock is not None and not opts.dry_run:
             failed = {p.path for p in report.errors}
-            written = after_sync(
-                store, dict(store.seen), job.state, job.scope, failed, relist=job.push
-            )
             if store.pinned:
                 written = _lock_left(pinned, failed)
+            else:
+                seen = dict(store.seen)
+                written = after_sync(store, seen, job.state, job.scope, failed, relist=job.push)
             written.save(_lock_path(write_lock))
     return report
 

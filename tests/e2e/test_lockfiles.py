@@ -344,3 +344,17 @@ def test_localstack_lock_and_at_restore_pinned_bytes(localstack: S3Env, tmp_path
     old = bucketsync.fetch(s3.url("p/a.csv"), version=old_version)
     assert old.read_bytes() == FIRST["a.csv"]
     assert bucketsync.fetch(s3.url("p/a.csv")).read_bytes() == b"alpha,2\nbeta,3\n"
+
+
+def test_write_lock_after_push_unversioned_rclone(rclone_s3: S3Env, tmp_path: Path) -> None:
+    src = tmp_path / "src"
+    for rel, data in FIRST.items():
+        (src / rel).parent.mkdir(parents=True, exist_ok=True)
+        (src / rel).write_bytes(data)
+    report = bucketsync.sync(src, rclone_s3.url("p"), write_lock=tmp_path / "w.lock")
+    assert report.ok
+    lock = Lock.load(tmp_path / "w.lock")
+    assert [e.key for e in lock] == sorted("p/" + k for k in FIRST)
+    assert all(e.version_id is None and e.crc64nvme for e in lock) and not lock.versioned
+    out = tmp_path / "out"
+    assert bucketsync.sync(rclone_s3.url("p"), out, lock=lock).ok and tree(out) == FIRST
