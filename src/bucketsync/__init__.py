@@ -29,9 +29,11 @@ from .errors import (
     UsageError,
 )
 from .legacy import LocalObjectCache
+from .lockfile import Lock, LockEntry, LockfileError
 from .mirror import Mirror, fetch
 from .plan import Action, Plan, Problem
 from .report import Report
+from .snapshots import snapshot
 from .twoway import bisync
 from .verify import check
 
@@ -54,6 +56,9 @@ __all__ = [
     "LocalFolderError",
     "LocalFolderNotFound",
     "LocalObjectCache",
+    "Lock",
+    "LockEntry",
+    "LockfileError",
     "Mirror",
     "MissingDependency",
     "NotFound",
@@ -75,5 +80,6 @@ __all__ = [
     "check",
     "diff",
     "fetch",
+    "snapshot",
     "sync",
 ]

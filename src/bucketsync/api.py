@@ -36,7 +36,16 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     local folder never run at once: the second waits (up to `lock_timeout` s).
     Interrupted (Ctrl-C, a kernel interrupt), it stops within about a second,
     records what finished and raises KeyboardInterrupt.
+
+    Pins (see pinned.py): lock (a `Lock` or a lockfile's path) pulls exactly its
+    objects at their versions; at (an ISO 8601 time, a datetime, or a lockfile)
+    pulls the prefix as it was then; write_lock (a path) writes the lockfile of
+    what the sync left.
     """
+    from . import pinned
+
+    if pinned.wanted(options):
+        return pinned.sync(src, dst, **options)
     return run_sync(src, dst, _options(options))
 
 
@@ -73,6 +82,10 @@ def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
 
 def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """The plan `sync` would carry out, with a reason for each action; moves nothing."""
+    from . import pinned
+
+    if pinned.wanted(options):
+        return pinned.diff(src, dst, **options)
     opts = dataclasses.replace(_options(options), dry_run=True)
     with open_job(src, dst, opts) as job:
         return _plan(job).plan

@@ -64,6 +64,7 @@ def _parser() -> argparse.ArgumentParser:
         help="how long to wait while another sync of the folder runs (default: no limit)",
     )
     _max_delete(sync)
+    _pins(sync, write=True)
     bisync = commands.add_parser(
         "bisync", help="two-way sync: take changes from both sides, report conflicts"
     )
@@ -90,6 +91,8 @@ def _parser() -> argparse.ArgumentParser:
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
+    _pins(diff, write=False)
+    _snapshot_parser(commands)
     from . import checkcli  # `check` lives in modules of its own
 
     checkcli.add_parser(commands, _Rule)
@@ -104,6 +107,37 @@ def _max_delete(p: argparse.ArgumentParser) -> None:
         metavar="N",
         help="more deletes than N on a side: delete none of them, do the rest, exit 1",
     )
+
+
+def _pins(p: argparse.ArgumentParser, *, write: bool) -> None:
+    """--lock and --at (a pinned pull), and --write-lock (after any sync)."""
+    p.add_argument(
+        "--lock", metavar="FILE", help="pull exactly the objects and versions of a lockfile"
+    )
+    p.add_argument(
+        "--at",
+        metavar="TIME",
+        help="pull the prefix as it was at TIME (ISO 8601, or a lockfile's creation time)",
+    )
+    if write:
+        p.add_argument("--write-lock", metavar="FILE", help="then write the lockfile of the result")
+
+
+def _snapshot_parser(commands: Any) -> None:
+    snap = commands.add_parser("snapshot", help="write a lockfile pinning what a prefix holds")
+    snap.add_argument("url", metavar="URL", help="s3://bucket/prefix")
+    snap.add_argument("-o", "--output", metavar="FILE", help="write it here (default: stdout)")
+    snap.add_argument(
+        "--checksums",
+        choices=("auto", "all", "none"),
+        default="auto",
+        help="HEAD objects to pin their CRC64NVME: auto (when listed), all, none",
+    )
+    for flag in ("--endpoint-url", "--profile", "--jobs", "--read-timeout", "--connect-timeout"):
+        snap.add_argument(flag, **_FLAGS[flag])
+    snap.add_argument("--max-attempts", **_FLAGS["--max-attempts"])
+    snap.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    snap.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
 
 
 def _common(p: argparse.ArgumentParser, two_way: bool = False) -> None:
@@ -180,6 +214,16 @@ def _common(p: argparse.ArgumentParser, two_way: bool = False) -> None:
     p.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
 
 
+_FLAGS: dict[str, dict[str, Any]] = {
+    "--jobs": {"type": options.JOBS.flag, "default": DEFAULT_JOBS, "metavar": "N"},
+    "--endpoint-url": {"type": options.URL.flag, "metavar": "URL", "help": "S3 endpoint"},
+    "--profile": {"type": options.PROFILE.flag, "metavar": "NAME", "help": "AWS profile"},
+    "--read-timeout": {"type": options.TIMEOUT.flag, "default": 60.0, "metavar": "SECONDS"},
+    "--connect-timeout": {"type": options.TIMEOUT.flag, "default": 10.0, "metavar": "SECONDS"},
+    "--max-attempts": {"type": options.ATTEMPTS.flag, "default": 5, "metavar": "N"},
+}
+
+
 def _options(args: argparse.Namespace) -> dict[str, Any]:
     options: dict[str, Any] = {
         "filter_rules": tuple(getattr(args, "filter_rules", None) or ()),
@@ -201,6 +245,11 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
         options["dry_run"] = args.dry_run
         options["lock_timeout"] = args.lock_timeout
         options["progress"] = False if (args.no_progress or args.quiet or args.json) else None
+    if args.command == "sync":
+        options["write_lock"] = args.write_lock
+    if args.command in ("sync", "diff"):
+        options["lock"] = args.lock
+        options["at"] = args.at
     return options
 
 
@@ -230,6 +279,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(args: argparse.Namespace) -> int:
+    if args.command == "snapshot":
+        return _snapshot(args)
     if args.command == "check":
         from . import checkcli
 
@@ -253,6 +304,29 @@ def _run(args: argparse.Namespace) -> int:
             print(report.summary_line())
     _show_problems(report.plan, report.errors, args)
     return 1 if report.errors or report.unresolved else 0
+
+
+def _snapshot(args: argparse.Namespace) -> int:
+    from .snapshots import snapshot
+
+    lock = snapshot(
+        args.url,
+        checksums=args.checksums,
+        jobs=args.jobs,
+        endpoint_url=args.endpoint_url,
+        profile=args.profile,
+        read_timeout=args.read_timeout,
+        connect_timeout=args.connect_timeout,
+        max_attempts=args.max_attempts,
+    )
+    if args.output is None:
+        sys.stdout.write(lock.dumps())
+        return 0
+    path = lock.save(args.output)
+    if not args.quiet:
+        what = f"{len(lock)} object{'s' if len(lock) != 1 else ''}, {lock.size} B"
+        _say("note", printable(f"wrote {path} ({what})"))
+    return 0
 
 
 def _show_plan(plan: Plan, args: argparse.Namespace) -> None:

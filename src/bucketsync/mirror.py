@@ -21,6 +21,7 @@ from .job import Job, SyncOptions
 from .location import S3Location, SyncPair, parse_s3_url
 from .locking import folder_lock
 from .options import LOCAL, MAX_AGE, S3_URL, one_of, shown
+from .pinned import MirrorPin, fetch_version
 from .plan import Plan
 from .report import Report, Stats
 from .state import StateDB
@@ -61,9 +62,12 @@ class Mirror:
         *,
         max_age: float | None = None,
         offline: Offline = "warn",
+        lock: Any = None,
+        at: Any = None,
         **options: Any,
     ) -> None:
         self.location = parse_s3_url(S3_URL("url", url))
+        self._pin = None if lock is None and at is None else MirrorPin(self.location, lock, at)
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
         self._options = dict(options)
@@ -103,6 +107,8 @@ class Mirror:
         there is no such object.
         """
         rel = _rel(key)
+        if self._pin is not None:
+            return self._pin.path(self.local, rel, self._options)
         age = self.max_age if max_age is _UNSET else _max_age(max_age)
         offline = self.offline if offline is _UNSET else _offline(offline)
         job = self._open()
@@ -125,6 +131,8 @@ class Mirror:
             raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if mode.startswith("r"):
             return open(self.path(key), mode, **kwargs)
+        if self._pin is not None:
+            raise self._pin.refuse(f"open({key!r}, {mode!r})")
         rel, root = _rel(key), self.local
         seed = self._current_or_none(key) if mode.startswith("a") else None
         return cast(IO[Any], AtomicFile(root, target_path(root, rel), mode, seed, **kwargs))
@@ -132,7 +140,10 @@ class Mirror:
     def pull(self, **options: Any) -> Report:
         """Make the local folder hold what the prefix holds: ``sync(url, local)``, except
         that a path changed on both sides since they were last identical is left alone
-        and reported as a conflict (`sync()` settles those)."""
+        and reported as a conflict (`sync()` settles those). For a pinned Mirror: what
+        the lock pins."""
+        if self._pin is not None:
+            return self._pin.pull(self.local, {**self._options, **options})
         report = self._sync(self.url, self.local, options, spare_changed=True)
         with self._lock:
             self.downloads += report.downloaded
@@ -141,12 +152,16 @@ class Mirror:
     def push(self, **options: Any) -> Report:
         """Upload what differs locally (e.g. files written with `open()`): ``sync(local, url)``,
         leaving alone (as a conflict) a path changed on both sides."""
+        if self._pin is not None:
+            raise self._pin.refuse("push()")
         self.local.mkdir(parents=True, exist_ok=True)
         return self._sync(self.local, self.url, options, spare_changed=True)
 
     def sync(self, **options: Any) -> Report:
         """Two-way: take changes from both sides (`bisync`); `conflict` settles a path
         changed on both ("skip" by default: reported, neither side touched)."""
+        if self._pin is not None:
+            raise self._pin.refuse("sync()")
         merged = {k: v for k, v in {**self._options, **options}.items() if k != "delete"}
         report = twoway.bisync(self.local, self.url, **merged)
         with self._lock:
@@ -156,6 +171,8 @@ class Mirror:
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
         """What `pull()` (or `push()`) would do, with a reason per file; moves nothing."""
+        if self._pin is not None and direction == "pull":
+            return self._pin.diff(self.local, {**self._options, **options})
         options = {**options, "dry_run": True}  # a dry run's plan is diff()'s, and counted
         if direction == "pull":
             return self._sync(self.url, self.local, options).plan
@@ -202,7 +219,10 @@ class Mirror:
     def _open(self) -> Job:
         with self._lock:
             if self._job is None:
-                self._job = _open_job(self.location, self._given_local, self._sync_options)
+                local = self._given_local
+                if local is None and self._pin is not None:
+                    local = self._pin.folder(self._options)
+                self._job = _open_job(self.location, local, self._sync_options)
                 self._local = self._job.root
             return self._job
 
@@ -270,6 +290,7 @@ class Mirror:
             "max_age": self.max_age,
             "offline": self.offline,
             "options": self._options,
+            **({} if self._pin is None else self._pin.state()),
         }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
@@ -278,6 +299,8 @@ class Mirror:
             state["local"],
             max_age=state["max_age"],
             offline=state["offline"],
+            lock=state.get("lock"),
+            at=state.get("at"),
             **state["options"],
         )
 
@@ -287,15 +310,23 @@ class Mirror:
 
 
 def fetch(
-    url: str, *, max_age: float | None = None, offline: Offline = "warn", **options: Any
+    url: str,
+    *,
+    max_age: float | None = None,
+    offline: Offline = "warn",
+    version: str | None = None,
+    **options: Any,
 ) -> Path:
     """The local path of a current copy of one object, downloaded only if it changed.
 
     ``fetch("s3://bucket/EOD/prices.parquet")`` gives
     ``<cache>/<endpoint host>/bucket/EOD/prices.parquet``, checked with at most one
     request (none within `max_age` seconds of the last check). `offline` and
-    `options` are as for `Mirror`.
+    `options` are as for `Mirror`. With `version` (an S3 version id), the copy of
+    that version, kept apart from the current copy (``.../.versions/...``).
     """
+    if version is not None:
+        return fetch_version(url, version, **options)
     location = parse_s3_url(S3_URL("url", url), as_folder=False)
     folder, _, name = location.prefix.rpartition("/")
     if not name:

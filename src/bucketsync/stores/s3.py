@@ -42,6 +42,7 @@ _CHECKSUM_FIELDS = {
 _REQUEST_KINDS = {
     "ListObjectsV2": "list",
     "ListObjects": "list",
+    "ListObjectVersions": "list",
     "HeadObject": "head",
     "GetObject": "get",
     "PutObject": "put",
