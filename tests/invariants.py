@@ -329,6 +329,7 @@ class Monitor:
     ) -> Call:
         try:
             pair: SyncPair | None = parse_pair(src, dst)
+            os.path.realpath(pair.local)  # a path the OS refuses (a NUL) is no pair
         except Exception:
             pair = None
         state = (env if env is not None else os.environ).get("BUCKETSYNC_STATE_DIR")
