@@ -253,11 +253,20 @@ def _options(args: argparse.Namespace) -> dict[str, Any]:
     return options
 
 
+class _PrintableFormatter(logging.Formatter):
+    """Log lines with keys escaped: a hostile key must not drive the terminal."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return printable(super().format(record))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     if args.debug:
         # bucketsync's own log only: botocore's debug log would show signed headers.
-        logging.basicConfig(level=logging.WARNING, format="%(asctime)s %(name)s %(message)s")
+        shown = logging.StreamHandler()
+        shown.setFormatter(_PrintableFormatter("%(asctime)s %(name)s %(message)s"))
+        logging.basicConfig(level=logging.WARNING, handlers=[shown])
         logging.getLogger("bucketsync").setLevel(logging.DEBUG)
     try:
         with sigterm_raises():  # SIGTERM stops a sync as Ctrl-C does, recording what finished

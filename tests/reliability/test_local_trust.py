@@ -202,6 +202,7 @@ def test_a_symlink_is_refused_unless_followed(tmp_path: Path) -> None:
         os.close(fd)
 
 
+@pytest.mark.no_invariants("outside", reason="a FIFO is swapped into the source during the push")
 def test_a_fifo_swapped_in_after_the_walk_is_reported_not_waited_for(
     moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch, figures: Figures
 ) -> None:
@@ -210,10 +211,10 @@ def test_a_fifo_swapped_in_after_the_walk_is_reported_not_waited_for(
     os.mkfifo(src / "pipe")
     execute = bucketsync.api.execute
 
-    def swap_then_execute(job: Any, plan: Any, progress: Any) -> Any:
+    def swap_then_execute(job: Any, plan: Any, *rest: Any) -> Any:
         (src / "b.txt").unlink()
         os.mkfifo(src / "b.txt")  # between the plan and its transfers
-        return execute(job, plan, progress)
+        return execute(job, plan, *rest)
 
     monkeypatch.setattr(bucketsync.api, "execute", swap_then_execute)
     started = time.monotonic()
