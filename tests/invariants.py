@@ -541,7 +541,10 @@ def cli_target(argv: Sequence[str]) -> tuple[str | None, str | None, bool]:
             args = cli._parser().parse_args(list(argv))
     except (SystemExit, Exception):
         return None, None, True
-    return str(args.src), str(args.dst), args.command == "diff" or bool(args.dry_run)
+    if not hasattr(args, "src"):  # snapshot: one URL, writes no folder it syncs
+        return None, None, True
+    dry = args.command in ("diff", "check") or bool(getattr(args, "dry_run", False))
+    return str(args.src), str(args.dst), dry
 
 
 def bucketsync_argv(args: Any) -> list[str] | None:
