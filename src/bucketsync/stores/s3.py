@@ -544,9 +544,25 @@ class S3Store:
 
     def delete_if(self, key: str, etag: str) -> None:
         """Delete one object only while its ETag is `etag` (If-Match): RemoteChanged if it
-        changed. Servers that ignore conditional requests (rclone serve s3) delete anyway."""
+        changed. Servers that ignore conditional requests (rclone serve s3) delete anyway;
+        servers that refuse If-Match on DELETE (LocalStack: NotImplemented) get a HEAD
+        first, which narrows the race to the time between the two requests."""
         with translated(key):
-            self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
+            try:
+                self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
+            except bexc.ClientError as e:
+                if e.response.get("Error", {}).get("Code") != "NotImplemented":
+                    raise
+                self._delete_unless_changed(key, etag)
+
+    def _delete_unless_changed(self, key: str, etag: str) -> None:
+        try:
+            seen = self.head(key).etag
+        except errors.NotFound:
+            return  # gone already: nothing to delete
+        if seen != etag:
+            raise errors.RemoteChanged(f"{key}: the object changed after it was listed")
+        self.client.delete_object(Bucket=self.bucket, Key=key)
 
     def _delete_batch(self, keys: list[str]) -> dict[str, str]:
         with translated(str(self.location)):
