@@ -32,7 +32,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check src tests tools benchmarks
 	$(BIN)/ruff format --check src tests tools benchmarks
 	$(BIN)/mypy
-	MYPYPATH=tools:tests $(BIN)/mypy --strict benchmarks tools/s3servers.py tools/demo.py
+	MYPYPATH=tools:tests $(BIN)/mypy --strict benchmarks tools/s3servers.py tools/demo.py tools/latencyproxy.py
 
 unit: $(STAMP)
 	$(BIN)/pytest -q tests/unit
@@ -62,7 +62,7 @@ BENCH_STAMP := $(BENCH_VENV)/.installed
 FSSPEC_VENV := .cache/bench-fsspec-venv
 FSSPEC_STAMP := $(FSSPEC_VENV)/.installed
 
-.PHONY: bench bench-quick bench-deps
+.PHONY: bench bench-quick bench-deps bench-wan bench-wan-quick
 
 $(BENCH_STAMP): benchmarks/requirements.txt
 	$(PY) -m venv $(BENCH_VENV)
@@ -83,3 +83,11 @@ bench: bench-deps bytecode
 
 bench-quick: bench-deps bytecode
 	$(BENCH_VENV)/bin/python -m benchmarks --quick
+
+# Only the WAN scenarios (S9, S10: every tool through tools/latencyproxy.py), written
+# beside the full S1-S8 results rather than over them.
+bench-wan: bench-deps bytecode
+	$(BENCH_VENV)/bin/python -m benchmarks --scenarios S9,S10 --out benchmarks/results/wan
+
+bench-wan-quick: bench-deps bytecode
+	$(BENCH_VENV)/bin/python -m benchmarks --quick --scenarios S9,S10 --out benchmarks/results/wan/quick

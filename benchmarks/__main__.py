@@ -29,6 +29,10 @@ def _parser() -> argparse.ArgumentParser:
     p.add_argument("--s4-files", type=int, help="S4 file count")
     p.add_argument("--s5-mib", type=int, help="S5 file size in MiB")
     p.add_argument("--s8-keys", help="S8 key counts, comma-separated")
+    p.add_argument("--s9-files", type=int, help="S9 file count")
+    p.add_argument("--s9-delays", help="S9 one-way delays in ms, comma-separated")
+    p.add_argument("--s10-keys", type=int, help="S10 key count")
+    p.add_argument("--s10-delay", type=float, help="S10 one-way delay in ms")
     p.add_argument("--out", type=Path, help="results folder (default benchmarks/results)")
     p.add_argument("--keep-work", action="store_true", help="keep benchmarks/work/session")
     p.add_argument(
@@ -57,6 +61,14 @@ def main(argv: list[str]) -> int:
         sizes["s5_size"] = args.s5_mib * MiB
     if args.s8_keys:
         sizes["s8_keys"] = _counts(args.s8_keys)
+    if args.s9_files:
+        sizes["s9_count"] = args.s9_files
+    if args.s9_delays:
+        sizes["s9_delays_ms"] = tuple(float(x) for x in args.s9_delays.split(",") if x)
+    if args.s10_keys:
+        sizes["s10_keys"] = args.s10_keys
+    if args.s10_delay is not None:
+        sizes["s10_delay_ms"] = args.s10_delay
     config = with_sizes(config, **sizes)
     changes: dict[str, object] = {}
     if sizes:

@@ -11,7 +11,8 @@ KiB = 1024
 MiB = 1024 * KiB
 GiB = 1024 * MiB
 
-SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8")
+SCENARIOS = ("S1", "S2", "S3", "S4", "S5", "S6", "S7", "S8", "S9", "S10")
+WAN_SCENARIOS = ("S9", "S10")  # through the latency proxy (tools/latencyproxy.py)
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,13 @@ class Sizes:
     )
     s7_calls: int = 1_000
     s8_keys: tuple[int, ...] = (100_000, 1_000_000)
+    s9_count: int = 2_000
+    s9_size: int = 16 * KiB
+    s9_delays_ms: tuple[float, ...] = (0.0, 10.0, 40.0)  # one way; a round trip is twice
+    s10_keys: int = 200_000
+    s10_size: int = 1 * KiB
+    s10_delay_ms: float = 40.0
+    link_cost_gib: int = 1  # streamed through the proxy to measure its cost (0: skip)
 
 
 FULL = Sizes()
@@ -51,6 +59,8 @@ QUICK = Sizes(
     s6_sets=(("aws", 1, 20 * MiB), ("rclone", 1, 12 * MiB), ("s5cmd", 1, 60 * MiB)),
     s7_calls=200,
     s8_keys=(10_000, 50_000),
+    s9_count=300,
+    s10_keys=20_000,
 )
 
 
@@ -81,6 +91,14 @@ class Config:
         ("S3/aws", 2),
         ("S4/aws", 2),
         ("S5/aws", 2),
+        # over the WAN link each run of these takes minutes (one request at a time, or
+        # a few transfers with a HEAD each): fewer runs, and S10 leaves rclone out, see
+        # scenarios/wan.py
+        ("S9/rclone", 1),
+        ("S9/rclone --checksum", 2),
+        ("S9/s3cmd", 1),
+        ("S10/s3cmd", 1),
+        ("S10/aws", 2),
     )
     keep_work: bool = False
     extra: dict[str, str] = field(default_factory=dict)

@@ -7,6 +7,7 @@ from typing import Any
 
 from .results import Session
 from .summary import BS, headline, seconds, speedup
+from .wanreport import s9_case, s9_delays
 
 COLORS = {
     "bucketsync": "#d62728",
@@ -39,7 +40,39 @@ def write_plots(session: Session, out: Path) -> list[str]:
         name = f"{scenario.lower()}_scaling.png"
         if _scaling(session, plt, scenario, out / name):
             names.append(name)
+    if _delays(session, plt, out / "s9_delay.png"):
+        names.append("s9_delay.png")
     return names
+
+
+def _delays(session: Session, plt: Any, path: Path) -> bool:
+    """S9: median time against the one-way delay, a line per tool, push and pull."""
+    delays = s9_delays(session)
+    if len(delays) < 2:
+        return False
+    fig, axes = plt.subplots(1, 2, figsize=(12, 4.5), squeeze=False)
+    for ax, direction in zip(axes[0], ("push", "pull"), strict=True):
+        runs = session.select("S9", s9_case(direction, delays[0]))
+        for tool in session.tools(runs):
+            points = [
+                (d, seconds(session, "S9", s9_case(direction, d), tool, None)) for d in delays
+            ]
+            xs = [d for d, s in points if s]
+            ys = [s.median for _, s in points if s]
+            wide = 2.5 if tool == BS else 1.2
+            ax.plot(xs, ys, marker="o", label=tool, linewidth=wide, color=COLORS.get(tool))
+        ax.set_yscale("log")
+        _plain_ticks(matplotlib_ticker(), ax.yaxis)
+        ax.set_xticks(delays, [f"{d:g}" for d in delays])
+        ax.set_xlabel("one-way delay, ms (round trip: twice)")
+        ax.set_ylabel("seconds (median)")
+        ax.set_title(f"S9 cold {direction}, {runs[0].files if runs else '?'} files")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0][-1].legend(fontsize="small")
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
+    return True
 
 
 def _ratios(session: Session, plt: Any, path: Path) -> bool:

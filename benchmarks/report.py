@@ -21,6 +21,7 @@ from .summary import (
     time_text,
 )
 from .targets import evaluate, growth_slope
+from .wanreport import section_link, section_s9, section_s10
 
 Table = list[list[str]]
 
@@ -37,7 +38,7 @@ def markdown(session: Session, plots: list[str]) -> str:
         "",
         *_about(meta),
         "",
-        "## Targets (issue 4)",
+        "## Targets (issues 4 and 13)",
         "",
         *_table(
             ["scenario", "target", "measured", "status"],
@@ -432,4 +433,7 @@ SECTIONS: list[tuple[str, Callable[[Session], list[str]]]] = [
     ("S6: objects uploaded as multipart by other tools", _s6),
     ("S7: Mirror.path() on a cached file (notebook)", _s7),
     ("S8: peak memory of a no-change sync", _s8),
+    ("S9: cold push and pull over a WAN link (latency proxy)", section_s9),
+    ("S10: no-change re-sync of many keys over a WAN link", section_s10),
+    ("The latency proxy's own cost", section_link),
 ]

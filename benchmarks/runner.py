@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -12,6 +13,7 @@ from typing import Any
 from . import REPO
 from .config import Config
 from .data import count_files
+from .link import stats_delta
 from .measure import Measured, run_command
 from .results import Run, Session
 from .servers import BenchServer
@@ -87,8 +89,11 @@ class Bench:
         """Run the tool once, record the run, check its outcome."""
         argv = tool.command(direction, place, self.ws)
         env = tool_env(place, self.ws)
+        load = round(os.getloadavg()[0], 2)
+        link_before = place.server.link_stats()
         cpu_before = place.server.cpu_seconds()
         measured = run_command(argv, env, cwd=REPO, timeout=self.config.timeout)
+        link_after = place.server.link_stats()
         result = Run(
             scenario=scenario,
             case=case,
@@ -103,6 +108,9 @@ class Bench:
             exit_code=measured.exit_code,
             ok=measured.exit_code == 0 and not measured.timed_out,
         )
+        result.extra["load"] = load
+        if link_before is not None and link_after is not None:
+            result.extra["link"] = stats_delta(link_before, link_after)
         _parse_output(result, measured)
         if not result.ok:
             result.note = _failure(measured)

@@ -88,6 +88,10 @@ class BenchServer:
     def cpu_seconds(self) -> float:
         return process_cpu(self.pid)
 
+    def link_stats(self) -> dict[str, float] | None:
+        """The latency proxy's counters when the tools reach this server through one."""
+        return None
+
     def client(self) -> Any:
         return self.server.client()
 

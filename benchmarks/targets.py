@@ -18,7 +18,7 @@ class Verdict:
 
 def evaluate(session: Session) -> list[Verdict]:
     out: list[Verdict] = []
-    for check in (_s1, _s2, _s3, _s4, _s5, _s6, _s7, _s8):
+    for check in (_s1, _s2, _s3, _s4, _s5, _s6, _s7, _s8, _s9, _s10):
         out.extend(check(session))
     return out
 
@@ -171,6 +171,38 @@ def _s8(session: Session) -> list[Verdict]:
         )
         value = slope if slope is not None else per_key
         out.append(Verdict("S8", "<300 B per key", text, None if value is None else value < 300))
+    return out
+
+
+def _s9(session: Session) -> list[Verdict]:
+    out = []
+    for case, _ in session.cases("S9"):
+        peers = [t for t in session.tools(session.select("S9", case)) if t != BS]
+        timed = [(t, x) for t in peers if (x := speedup(session, "S9", case, t, None))]
+        fastest = min(timed, key=lambda p: p[1]) if timed else None
+        text = (
+            f"{case}: the fastest peer, {fastest[0]}, takes {_x(fastest[1])} bucketsync's time"
+            if fastest
+            else f"{case}: no peer measured"
+        )
+        hit = None if fastest is None else fastest[1] > 1
+        out.append(Verdict("S9", "faster than every peer at each delay", text, hit))
+    return out
+
+
+def _s10(session: Session) -> list[Verdict]:
+    out = []
+    for case in ("push", "pull"):
+        floor = speedup(session, "S10", case, "floor", None)
+        hashed = [s.get("bytes_hashed", 0) for s in summaries(session, "S10", case, None)]
+        if floor is None and not hashed:
+            continue
+        text = (
+            f"{case}: the floor takes {_x(floor)} bucketsync's time;"
+            f" hashed [{', '.join(size_text(h) for h in hashed)}]"
+        )
+        hit = None if floor is None or not hashed else floor >= 8 and max(hashed) == 0
+        out.append(Verdict("S10", ">=8x faster than the floor; 0 bytes hashed", text, hit))
     return out
 
 

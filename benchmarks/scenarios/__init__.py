@@ -1,4 +1,4 @@
-"""The scenarios S1-S8 of ../shared/BENCHMARKS.md, one function each."""
+"""The scenarios S1-S10 of ../shared/BENCHMARKS.md, one function each."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from .memory import run_s8
 from .multipart import run_s6
 from .nochange import run_s2, run_s3
 from .notebook import run_s7
+from .wan import run_s9, run_s10
 
 SCENARIO_RUNNERS: dict[str, Callable[[Bench], None]] = {
     "S1": run_s1,
@@ -21,4 +22,6 @@ SCENARIO_RUNNERS: dict[str, Callable[[Bench], None]] = {
     "S6": run_s6,
     "S7": run_s7,
     "S8": run_s8,
+    "S9": run_s9,
+    "S10": run_s10,
 }

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ..data import count_files, names, remove, write_tree
 from ..results import Run
 from ..runner import Bench, Verify
+from ..servers import BenchServer
 from ..tools import PEERS, Place, Tool
 from .twin import Twin
 
@@ -51,11 +52,11 @@ def _scenario(
             runs = bench.runs_for(count, counts)
             bench.ws.fresh_state(f"{scenario}-{count}")  # one state: push, then pull
             for direction in ("push", "pull"):
-                _rounds(bench, scenario, tools, twin, direction, runs, count * size)
+                rounds(bench, scenario, tools, twin, direction, runs, count * size)
     remove(home)
 
 
-def _rounds(
+def rounds(
     bench: Bench,
     scenario: str,
     tools: list[Tool],
@@ -63,10 +64,12 @@ def _rounds(
     direction: str,
     runs: int,
     nbytes: int,
+    via: BenchServer | None = None,
 ) -> None:
+    """The runs of one direction; the tools reach the server `via` a link if given."""
     files = count_files(twin.local)[0]
     cold = {t.name for t in tools if t.stateful}
-    place = Place(twin.server, twin.bucket, twin.prefix, twin.local)
+    place = Place(via or twin.server, twin.bucket, twin.prefix, twin.local)
     for r in range(runs):
         for tool in bench.turn(scenario, tools, r):
             if tool.name in cold:
