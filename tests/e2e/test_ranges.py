@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import logging
+import os
+import time
 from pathlib import Path
 from typing import Any
 
@@ -139,3 +141,21 @@ def test_spec_carries_no_credentials(s3: S3Env, tmp_path: Path) -> None:
     assert isinstance(spec, SyncSpec)
     text = repr(spec)
     assert "secret" not in text.lower() and "AWS_SECRET" not in text
+
+
+def test_a_resync_after_a_multipart_upload_sends_no_head(
+    s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """rclone lists a multipart object with another ETag than its upload returned: the
+    record keeps the listed one, so the next sync costs the listing alone."""
+    monkeypatch.setattr("bucketsync.transfer.MULTIPART_THRESHOLD", 6 * 1024 * 1024)
+    monkeypatch.setattr("bucketsync.transfer.PART_SIZE", 5 * 1024 * 1024)
+    tree = tmp_path / "tree"
+    tree.mkdir()
+    (tree / "big").write_bytes(bytes(range(256)) * 45_000)  # about 11 MiB: 3 parts
+    os.utime(tree / "big", (1_700_000_000, 1_700_000_000))
+    time.sleep(0.1)  # its ctime well before the upload reads it: not racily clean
+    assert api.sync(tree, s3.url("p")).uploaded == 1
+    again = api.sync(tree, s3.url("p"))
+    assert again.unchanged == 1 and again.bytes_hashed == 0, again.requests
+    assert again.requests["head"] == 0 and again.requests["list"] == 1
