@@ -28,7 +28,7 @@ from .keyrange import KeyRange
 from .stores.s3 import S3Store
 
 KEYS_PER_RANGE = 2_000  # a range should save round trips: a few pages each
-QUEUED_PAGES = 4  # pages a range may list ahead of the consumer
+QUEUED_PAGES = 2  # pages a range may list ahead of the consumer
 _END = object()
 log = logging.getLogger("bucketsync.ranges")
 
