@@ -13,7 +13,7 @@ from typing import Any
 
 from . import guard
 from .errors import ListingOrderError, LocalFolderError
-from .job import Job
+from .job import Job, SyncSpec
 from .location import S3Location, parse_pair
 from .locking import folder_lock
 from .options import SIDE, SyncOptions
@@ -21,6 +21,7 @@ from .plan import Plan
 from .planner import Planned, make_plan
 from .progress import Progress, shown
 from .report import Report, Stats
+from .result import RangeResult
 from .state import StateDB
 from .stores.s3 import ClientSettings, Connection, S3Store
 from .transfer import Outcome, execute
@@ -46,7 +47,7 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
 
     if pinned.wanted(options):
         return pinned.sync(src, dst, **options)
-    return run_sync(src, dst, _options(options))
+    return run(make_spec(src, dst, _options(options)))
 
 
 def run_sync(
@@ -58,8 +59,14 @@ def run_sync(
 ) -> Report:
     """`sync` with checked options; `spare_changed` leaves alone (as a conflict) a path
     changed on both sides since they were last identical (Mirror's pull and push)."""
+    return run(make_spec(src, dst, opts), spare_changed=spare_changed)
+
+
+def run(spec: SyncSpec, *, spare_changed: bool = False) -> Report:
+    """Carry out a sync described as data (`sync` with the spec's sides and options)."""
+    opts = spec.options
     started, started_at = time.monotonic(), time.time()
-    with open_job(src, dst, opts) as job, _exclusive(job):
+    with open_resources(spec) as job, _exclusive(job):
         planned = _plan(job)
         if spare_changed:
             guard.spare_changed(job, planned.plan)
@@ -101,12 +108,29 @@ def open_job(
     src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions
 ) -> Iterator[Job]:
     """Parse the two sides, make the S3 client and open the state database."""
-    pair = parse_pair(SIDE("src", src), SIDE("dst", dst))
+    with open_resources(make_spec(src, dst, options)) as job:
+        yield job
+
+
+def make_spec(
+    src: str | os.PathLike[str], dst: str | os.PathLike[str], options: SyncOptions
+) -> SyncSpec:
+    """The sync of src to dst as plain data: both sides parsed and checked."""
+    return SyncSpec(parse_pair(SIDE("src", src), SIDE("dst", dst)), options)
+
+
+@contextlib.contextmanager
+def open_resources(spec: SyncSpec) -> Iterator[Job]:
+    """What this process needs to run the spec: an S3 client made from the options (and
+    the process's own credentials chain), the state database, fresh counters."""
+    pair, options = spec.pair, spec.options
     stats = Stats()
     store = make_store(pair.remote, options, stats)
     with StateDB() as state:
         scope = state.scope(pair.local, store.endpoint, pair.remote.bucket, pair.remote.prefix)
-        yield Job(pair, options, store, state, scope, stats)
+        yield Job(
+            pair, options, store, state, scope, stats, key_range=spec.key_range, ranges=spec.ranges
+        )
 
 
 def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Store:
@@ -123,14 +147,45 @@ def make_store(remote: S3Location, options: SyncOptions, stats: Stats) -> S3Stor
 
 
 def _plan(job: Job) -> Planned:
-    _check_root(job)
-    try:
-        planned = make_plan(job)
-    except ListingOrderError:
-        job.presorted = True
-        planned = make_plan(job)
+    planned = _planned(job)
     job.state.save(job.scope, planned.records)
     return planned
+
+
+def _planned(job: Job) -> Planned:
+    """The plan of the job's key range (sorted in memory if the server does not sort)."""
+    _check_root(job)
+    try:
+        return make_plan(job)
+    except ListingOrderError:
+        job.presorted = True
+        return make_plan(job)
+
+
+def run_range(job: Job) -> RangeResult:
+    """Plan and carry out the job's key range; what it did, as plain data.
+
+    Writes nothing to the state database: the process that owns it saves the result
+    (`save_range`). Ranges are idempotent (downloads land by rename, uploads are
+    conditional), so a range run again after a lost result does no harm.
+    """
+    planned = _planned(job)
+    outcome = Outcome()
+    if not job.options.dry_run:
+        _make_root(job)
+        progress = Progress(planned.plan.bytes, len(planned.plan), False)
+        try:
+            execute(job, planned.plan, progress, outcome)
+        finally:
+            progress.close()
+    return RangeResult.of(job, planned, outcome)
+
+
+def save_range(job: Job, result: RangeResult) -> None:
+    """Write a range's records to the state database: what it learned, then what it
+    moved, then the paths it found gone or deleted."""
+    job.state.save(job.scope, [*result.learned, *result.records])
+    job.state.forget(job.scope, [*result.stale, *result.forgotten])
 
 
 def _check_root(job: Job) -> None:
@@ -187,7 +242,7 @@ def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:
     first, so the stamp covers only pairs it saw equal or made equal; `max_age`
     then counts the sync as a check without a write per file.
     """
-    if job.options.filters or job.options.compare != "content":
+    if job.options.filters or job.options.compare != "content" or not job.key_range.everything:
         return
     job.state.forget(job.scope, [*planned.stale, *(e.path for e in report.errors)])
     job.state.stamp(job.scope, started)

@@ -1,4 +1,11 @@
-"""The settings of one sync, and everything a sync's stages share."""
+"""A sync as data (`SyncSpec`), and the resources one process runs it with (`Job`).
+
+A `SyncSpec` is immutable and picklable: the two sides, the options and a key range,
+with no client, database or credentials in it, so it can travel to another process
+(a Dask worker) that opens its own resources for it (`api.open_resources`). A `Job`
+holds those resources: the S3 store, the state database, the running totals, the
+cancel flag, and scratch that only this process's run of the spec uses.
+"""
 
 from __future__ import annotations
 
@@ -6,13 +13,28 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from .cancel import Cancel
+from .keyrange import EVERYTHING, KeyRange
 from .location import SyncPair
 from .options import DEFAULT_JOBS, SyncOptions
 from .report import Stats
 from .state import StateDB
 from .stores.s3 import S3Store
 
-__all__ = ["DEFAULT_JOBS", "Job", "SyncOptions"]
+__all__ = ["DEFAULT_JOBS", "Job", "SyncOptions", "SyncSpec"]
+
+
+@dataclass(frozen=True)
+class SyncSpec:
+    """One sync, or one key range of it, as plain data.
+
+    `ranges` forces the number of key ranges the listing is cut into (0: chosen from
+    the window and the prefix's size, see `ranges.choose_ranges`).
+    """
+
+    pair: SyncPair
+    options: SyncOptions
+    key_range: KeyRange = EVERYTHING
+    ranges: int = 0
 
 
 @dataclass
@@ -28,6 +50,13 @@ class Job:
     folders_ready: set[str] = field(default_factory=set)  # checked by prepare_parent
     presorted: bool = False  # sort the listing in memory: the server did not sort it
     cancel: Cancel = field(default_factory=Cancel)  # set by an interrupt; workers stop
+    key_range: KeyRange = EVERYTHING
+    ranges: int = 0  # as SyncSpec.ranges
+
+    @property
+    def spec(self) -> SyncSpec:
+        """What this job runs, as plain data."""
+        return SyncSpec(self.pair, self.options, self.key_range, self.ranges)
 
     @property
     def root(self) -> Path:

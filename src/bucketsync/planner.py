@@ -11,7 +11,7 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 
-from . import cancel
+from . import cancel, ranges
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
 from .errors import BucketsyncError, side_of
@@ -91,16 +91,25 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
         problem,
         follow_symlinks=job.options.follow_symlinks,
         sweep=not job.options.dry_run,
+        span=job.key_range,
     )
-    listing = sorted(job.store.objects(), key=_rel) if job.presorted else job.store.objects()
-    remotes: Iterable[RemoteObject] = _usable_remote(listing, plan)
+    remotes: Iterable[RemoteObject] = _usable_remote(_listing(job), plan)
     if filters:  # most syncs have none: skip a generator step per file
         locals_ = (f for f in locals_ if filters.accepts(f.rel))
         remotes = (r for r in remotes if filters.accepts(r.rel))
     pairs = march(locals_, remotes, _rel, _rel)
-    for pair, record in march(pairs, job.state.records(job.scope), _pair_rel, _rel):
+    records = job.state.records(job.scope, job.key_range)
+    for pair, record in march(pairs, records, _pair_rel, _rel):
         if pair is not None:
             yield pair, record
+
+
+def _listing(job: Job) -> Iterable[RemoteObject]:
+    """The job's slice of the listing: key ranges side by side, or, from a server that
+    does not sort, the whole slice sorted in memory."""
+    if job.presorted:
+        return sorted(ranges.ordered(job.store, [job.key_range], 1), key=_rel)
+    return ranges.listing(job)
 
 
 merged = _merged  # the walk, listing and state rows, merged: `check` (verify.py) reads them too

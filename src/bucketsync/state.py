@@ -21,6 +21,7 @@ import platformdirs
 
 from .entries import LocalFile, Record
 from .errors import StateError
+from .keyrange import EVERYTHING, KeyRange
 
 STATE_DIR_ENV = "BUCKETSYNC_STATE_DIR"
 RACY_WINDOW_NS = 20_000_000  # timestamps closer than this to a read may hide a later write
@@ -142,13 +143,34 @@ class StateDB:
         row = self._db.execute("SELECT swept_at FROM scopes WHERE id=?", (scope,)).fetchone()
         return max(record.verified_at, float(row[0]) if row else 0.0)
 
-    def records(self, scope: int) -> Iterator[Record]:
-        """The scope's records, sorted by relative path (code-point order)."""
+    def records(self, scope: int, span: KeyRange = EVERYTHING) -> Iterator[Record]:
+        """The scope's records in `span`, sorted by relative path (code-point order)."""
+        where, args = _span_where(span)
         cursor = self._db.execute(
-            f"SELECT {_COLUMNS} FROM records WHERE scope=? ORDER BY rel", (scope,)
+            f"SELECT {_COLUMNS} FROM records WHERE scope=?{where} ORDER BY rel", (scope, *args)
         )
         for row in cursor:
             yield _record(row)
+
+    def count(self, scope: int, span: KeyRange = EVERYTHING) -> int:
+        """How many records the scope has in `span`."""
+        where, args = _span_where(span)
+        query = f"SELECT count(*) FROM records WHERE scope=?{where}"
+        return int(self._db.execute(query, (scope, *args)).fetchone()[0])
+
+    def quantiles(self, scope: int, span: KeyRange, pieces: int) -> list[str]:
+        """Keys that cut the scope's records in `span` into `pieces` runs of about equal
+        size (fewer when there are fewer records): one streamed pass over the index."""
+        total = self.count(scope, span)
+        step = total // pieces if pieces > 1 else 0
+        if step == 0:
+            return []
+        where, args = _span_where(span)
+        cursor = self._db.execute(
+            f"SELECT rel FROM records WHERE scope=?{where} ORDER BY rel", (scope, *args)
+        )
+        cuts = [row[0] for n, row in enumerate(cursor, 1) if n % step == 0]
+        return cuts[: pieces - 1]
 
     def get(self, scope: int, rel: str) -> Record | None:
         row = self._db.execute(
@@ -278,6 +300,16 @@ def _while_locked(step: Callable[[], None], seconds: float = 60.0) -> None:
             if time.monotonic() > deadline:
                 raise
             time.sleep(0.05)
+
+
+def _span_where(span: KeyRange) -> tuple[str, tuple[str, ...]]:
+    """The SQL condition (BINARY collation: UTF-8 byte order) and arguments of a range."""
+    where, args = "", tuple[str, ...]()
+    if span.lo is not None:
+        where, args = " AND rel > ?", (span.lo,)
+    if span.hi is not None:
+        where, args = f"{where} AND rel <= ?", (*args, span.hi)
+    return where, args
 
 
 def _record(row: tuple[Any, ...]) -> Record:

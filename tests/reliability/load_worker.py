@@ -24,6 +24,7 @@ from typing import Any
 from bucketsync import api
 from bucketsync.compare import RemoteFacts
 from bucketsync.entries import RemoteObject
+from bucketsync.keyrange import EVERYTHING, KeyRange
 from bucketsync.location import S3Location
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
@@ -67,6 +68,19 @@ class FakeStore:
                 rel(i), self.location.key(rel(i)), len(data), hashlib.md5(data).hexdigest(), 0
             )
         self.samples.append(rss())
+
+    def pages(self, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
+        """The listing of a key range, a page of 1,000 at a time (ranges list side by side)."""
+        page: list[RemoteObject] = []
+        for obj in self.objects():
+            if span.past(obj.rel):
+                break
+            if obj.rel in span:
+                page.append(obj)
+            if len(page) == 1000:
+                yield page
+                page = []
+        yield page
 
     def put(self, key: str, body: bytes, crc64nvme: str, condition: Mapping[str, str]) -> str:
         with self._lock:

@@ -23,13 +23,14 @@ from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from datetime import datetime, timezone
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
 import urllib3
 
 from .. import errors
 from ..entries import RemoteObject
+from ..keyrange import EVERYTHING, KeyRange
 from . import proxy_configured
 from .errors import error_for, failure_of, unreachable
 from .retry import Failure, log, retried, status_failure
@@ -45,6 +46,7 @@ _FIELDS = re.compile(
 _LEAF = re.compile(rb"<(\w+)>([^<]*)</\1>")
 _TOKEN = re.compile(rb"<NextContinuationToken>([^<]*)</NextContinuationToken>")
 _TRUNCATED = re.compile(rb"<IsTruncated>\s*true\s*</IsTruncated>")
+_COMMON = re.compile(rb"<CommonPrefixes>\s*<Prefix>([^<]*)</Prefix>")
 
 
 @dataclass(frozen=True)
@@ -53,6 +55,7 @@ class Page:
 
     objects: list[RemoteObject]
     next_token: str | None
+    folders: tuple[str, ...] = ()  # common prefixes (a Delimiter listing), relative
 
 
 class FastLister:
@@ -68,7 +71,9 @@ class FastLister:
         self._counter = counter
         self._policy = settings.retry_policy
         timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
-        self._http = urllib3.PoolManager(retries=False, timeout=timeout, maxsize=2)
+        # Ranges of a listing go out side by side: a connection each, kept for the next page.
+        size = max(2, settings.max_connections)
+        self._http = urllib3.PoolManager(retries=False, timeout=timeout, maxsize=size)
 
     @staticmethod
     def usable() -> bool:
@@ -76,20 +81,42 @@ class FastLister:
         return not proxy_configured()
 
     def objects(self, bucket: str, prefix: str, start_after: str = "") -> Iterator[RemoteObject]:
+        for page in self.pages(bucket, prefix, KeyRange(start_after or None)):
+            yield from page
+
+    def pages(
+        self, bucket: str, prefix: str, span: KeyRange = EVERYTHING, ahead: bool = True
+    ) -> Iterator[list[RemoteObject]]:
+        """The objects of `span` below the prefix, a page at a time: the listing starts
+        after `span.lo` (StartAfter) and stops at the first page that goes past `span.hi`.
+        With `ahead`, a helper thread fetches the next page while this one is used."""
         params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url"}
-        if start_after:
-            params["StartAfter"] = prefix + start_after
+        if span.lo is not None:
+            params["StartAfter"] = prefix + span.lo
         what = f"s3://{bucket}/{prefix}"
-        with ThreadPoolExecutor(1, thread_name_prefix="bucketsync-list") as ahead:
-            pending = ahead.submit(self._page, dict(params), prefix, what)
+        with ThreadPoolExecutor(1, thread_name_prefix="bucketsync-list") as helper:
+            fetch = helper.submit if ahead else _now
+            pending = fetch(self._page, dict(params), prefix, what)
             while True:
                 page = pending.result()
-                if page.next_token:
-                    params["ContinuationToken"] = page.next_token
-                    pending = ahead.submit(self._page, dict(params), prefix, what)
-                yield from page.objects
-                if not page.next_token:
+                token = page.next_token
+                if token and not (page.objects and span.reached(page.objects[-1].rel)):
+                    params["ContinuationToken"] = token
+                    pending = fetch(self._page, dict(params), prefix, what)
+                else:
+                    token = None
+                yield [o for o in page.objects if not span.past(o.rel)]
+                if not token:
                     return
+
+    def folders(self, bucket: str, prefix: str, span: KeyRange = EVERYTHING) -> list[str]:
+        """The first page of the common prefixes one level below the prefix, in `span`
+        (one Delimiter request), relative to the prefix."""
+        params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url", "Delimiter": "/"}
+        if span.lo is not None:
+            params["StartAfter"] = prefix + span.lo
+        page = self._page(params, prefix, f"s3://{bucket}/{prefix}")
+        return [f for f in page.folders if f in span]
 
     def _page(self, params: dict[str, str], prefix: str, what: str) -> Page:
         url = self._presign("list_objects_v2", params)
@@ -146,7 +173,22 @@ def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:
             fields[tag] = value
     token = _TOKEN.search(body)
     more = token is not None and _TRUNCATED.search(body) is not None
-    return Page(objects, _text(token.group(1)) if more and token else None)
+    folders = tuple(_key(raw)[len(prefix) :] for raw in _COMMON.findall(body))
+    return Page(objects, _text(token.group(1)) if more and token else None, folders)
+
+
+class _Done:
+    """A result already at hand, shaped like a Future's."""
+
+    def __init__(self, value: Page) -> None:
+        self._value = value
+
+    def result(self) -> Page:
+        return self._value
+
+
+def _now(fn: Callable[[dict[str, str], str, str], Page], *args: Any) -> _Done:
+    return _Done(fn(*args))
 
 
 def _leaves(block: bytes) -> dict[str, str]:

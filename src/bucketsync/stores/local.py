@@ -13,6 +13,7 @@ from pathlib import Path
 
 from ..entries import LocalFile
 from ..errors import NotARegularFile, PathConflict, UnsafeKey
+from ..keyrange import EVERYTHING, KeyRange
 from .tempnames import NAME_MAX, is_own_temp
 from .tempnames import TEMP_MARK as TEMP_MARK  # re-exported
 from .tempnames import is_temp_name as is_temp_name
@@ -35,7 +36,12 @@ def local_file(rel: str, st: os.stat_result) -> LocalFile:
 
 
 def walk(
-    root: Path, report: Report, *, follow_symlinks: bool = False, sweep: bool = False
+    root: Path,
+    report: Report,
+    *,
+    follow_symlinks: bool = False,
+    sweep: bool = False,
+    span: KeyRange = EVERYTHING,
 ) -> Iterator[LocalFile]:
     """Regular files below root, sorted by relative path in code-point order.
 
@@ -45,9 +51,12 @@ def walk(
     (symlinks not followed, symlink loops, special files, names reserved for
     temporary files); the walk goes on. With `sweep`, temporary files of killed runs
     are removed on the way; without it (a dry run, a diff) the walk changes nothing.
+    Only files in `span` come out: folders whose keys all lie outside it are not read,
+    and the walk stops at the first path past its end.
     """
     if root.is_dir():
-        yield from _walk_dir(_Walk(report, follow_symlinks, sweep), str(root), "", frozenset())
+        walker = _Walk(report, follow_symlinks, sweep, span)
+        yield from _walk_dir(walker, str(root), "", frozenset())
 
 
 @dataclass(frozen=True)
@@ -57,6 +66,7 @@ class _Walk:
     report: Report
     follow: bool
     sweep: bool
+    span: KeyRange = EVERYTHING
 
 
 def _walk_dir(
@@ -73,8 +83,14 @@ def _walk_dir(
     if folder in above:
         walker.report(rel_dir.rstrip("/"), "symbolic link loop; not followed", False)
         return
+    span = walker.span
     for key, entry in sorted(entries, key=lambda pair: pair[0]):
         rel = rel_dir + entry.name
+        if not span.everything:
+            if span.folder_past(rel_dir + key) if key.endswith("/") else span.past(rel):
+                return  # this path and every one after it are beyond the range
+            if not (span.meets_folder(rel + "/") if key.endswith("/") else rel in span):
+                continue
         if not _usable_name(walker, entry, rel):
             continue
         if key.endswith("/"):

@@ -23,6 +23,7 @@ from botocore.credentials import EnvProvider
 from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
 from ..entries import RemoteObject, datetime_ns
+from ..keyrange import EVERYTHING, KeyRange
 from ..location import S3Location
 from ..options import ENDPOINT
 from .body import DirectBody
@@ -352,20 +353,49 @@ class S3Store:
 
     def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
         """Objects below the prefix, in the server's (UTF-8 byte) order."""
+        for page in self.pages(KeyRange(start_after or None)):
+            yield from page
+
+    def _fast(self) -> FastLister | None:
+        if not FastLister.usable():
+            return None
+        if self._lister is None:
+            self._lister = FastLister(self.connection.presign, self.settings, self.counter)
+        return self._lister
+
+    def pages(self, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
+        """The objects of `span` below the prefix, a page at a time, in the server's order
+        (the listing starts after `span.lo` and stops once past `span.hi`)."""
         prefix = self.location.prefix
-        if FastLister.usable():
-            if self._lister is None:
-                self._lister = FastLister(self.connection.presign, self.settings, self.counter)
-            yield from self._lister.objects(self.bucket, prefix, start_after)
+        lister = self._fast()
+        if lister is not None:
+            yield from lister.pages(self.bucket, prefix, span)
             return
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix}
-        if start_after:
-            kwargs["StartAfter"] = prefix + start_after
+        if span.lo is not None:
+            kwargs["StartAfter"] = prefix + span.lo
         paginator = self.client.get_paginator("list_objects_v2")
         with translated(str(self.location)):
             for page in paginator.paginate(**kwargs):
-                for item in page.get("Contents", ()):
-                    yield _remote_object(item, prefix)
+                found = [_remote_object(item, prefix) for item in page.get("Contents", ())]
+                yield [o for o in found if not span.past(o.rel)]
+                if found and span.reached(found[-1].rel):
+                    return
+
+    def folders(self, span: KeyRange = EVERYTHING) -> list[str]:
+        """Common prefixes one level below the prefix, in `span`, relative (one request;
+        the first page of them only)."""
+        lister = self._fast()
+        if lister is not None:
+            return lister.folders(self.bucket, self.location.prefix, span)
+        prefix = self.location.prefix
+        kwargs: dict[str, Any] = {"Bucket": self.bucket, "Prefix": prefix, "Delimiter": "/"}
+        if span.lo is not None:
+            kwargs["StartAfter"] = prefix + span.lo
+        with translated(str(self.location)):
+            page = self.client.list_objects_v2(**kwargs)
+        found = [item["Prefix"][len(prefix) :] for item in page.get("CommonPrefixes", ())]
+        return [f for f in found if f in span]
 
     def head(self, key: str, *, part_number: int | None = None) -> RemoteFacts:
         kwargs: dict[str, Any] = {"Bucket": self.bucket, "Key": key, "ChecksumMode": "ENABLED"}
