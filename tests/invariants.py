@@ -541,8 +541,10 @@ def cli_target(argv: Sequence[str]) -> tuple[str | None, str | None, bool]:
             args = cli._parser().parse_args(list(argv))
     except (SystemExit, Exception):
         return None, None, True
-    if not hasattr(args, "src"):  # snapshot: one URL, writes no folder it syncs
-        return None, None, True
+    if args.command == "snapshot":  # writes its lockfile (-o) and nothing else
+        if args.output is None:
+            return None, None, True
+        return str(args.url), os.path.dirname(str(args.output)) or ".", False
     dry = args.command in ("diff", "check") or bool(getattr(args, "dry_run", False))
     return str(args.src), str(args.dst), dry
 

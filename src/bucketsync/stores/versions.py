@@ -23,6 +23,7 @@ import botocore.exceptions as bexc
 from .. import errors
 from ..compare import RemoteFacts
 from ..entries import RemoteObject, datetime_ns
+from ..keyrange import EVERYTHING, KeyRange
 from .crt import CrtTransport
 from .errors import translated
 from .s3 import METADATA_CRC64, S3Store, remote_facts
@@ -168,6 +169,11 @@ class VersionStore(S3Store):
 
     # --- listing -----------------------------------------------------------------------
 
+    def pages(self, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
+        """The pinned (or latest, remembered) objects of `span`, as one page: the range
+        listing of a sync reads these, not the plain listing."""
+        yield [o for o in self.objects(span.lo or "") if not span.past(o.rel)]
+
     def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
         prefix = self.location.prefix
         if self.pinned:
@@ -187,7 +193,8 @@ class VersionStore(S3Store):
             versions = list_versions(self)
             first = next(versions, None)
         except VersionsUnsupported:
-            for obj in super().objects(start_after):
+            plain = S3Store.pages(self, KeyRange(start_after or None))
+            for obj in (o for page in plain for o in page):
                 self._see(Pin(obj.key, obj.size, obj.etag, None, None, obj.last_modified_ns))
                 yield obj
             return
