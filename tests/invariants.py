@@ -510,7 +510,8 @@ class _Rules:
         """Whether the plan named path (or path is a folder made for what it names)."""
         if path in self.writes or (path in self.deletes and new is None):
             return True
-        if old is None and new is not None and new.kind == "dir":
+        made_dir = new is not None and new.kind == "dir"
+        if made_dir and (old is None or path in self.deletes):  # a delete cleared its way
             return path == self.call.local or any(_under(w, path) for w in self.writes)
         return False
 
