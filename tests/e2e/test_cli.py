@@ -219,8 +219,8 @@ def _stderr_on_a_terminal(env: dict[str, str], *args: str) -> str:
 def test_progress_bar_only_on_a_terminal(moto_s3: S3Env, tmp_path: Path) -> None:
     src = tmp_path / "src"
     src.mkdir()
-    for i in range(20):
-        (src / f"f{i}").write_bytes(os.urandom(50_000))
+    for i in range(64):  # long enough work (well past the bar's 0.5 s delay) even when idle
+        (src / f"f{i}").write_bytes(os.urandom(1 << 20))
     shown = _stderr_on_a_terminal(moto_s3.env, "sync", str(src), moto_s3.url("a"))
     assert "bucketsync:" in shown and "B/s" in shown
     quiet = _stderr_on_a_terminal(moto_s3.env, "sync", str(src), moto_s3.url("b"), "--no-progress")
