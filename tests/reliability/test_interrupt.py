@@ -172,7 +172,10 @@ def test_interrupted_push(
         assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
         summary = second_sync(moto_s3, proxy, str(src), moto_s3.url("p"))
     missing = files.keys() - landed.keys()
-    assert summary["uploaded"] == len(missing)
+    # A PUT already sent when the signal came may be finished by the server after the
+    # bucket was read above: found unchanged by the second sync, not uploaded again.
+    late = len(missing) - summary["uploaded"]
+    assert 0 <= late <= jobs * 4
     # Each upload hashes its file once. An answer cut off by the signal (the object was
     # written, the sync did not hear of it) makes a file that landed unrecorded: at most
     # the requests in flight (4 per job), and never what the first sync recorded.
