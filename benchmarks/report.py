@@ -8,8 +8,7 @@ from typing import Any
 from .results import Session
 from .summary import (
     BS,
-    failed,
-    first_run,
+    first_run_lines,
     headline,
     ok_runs,
     ratio_text,
@@ -18,12 +17,12 @@ from .summary import (
     size_text,
     speedup,
     summaries,
+    table,
     time_text,
+    timing_cell,
 )
 from .targets import evaluate, growth_slope
 from .wanreport import section_link, section_s9, section_s10
-
-Table = list[list[str]]
 
 
 def markdown(session: Session, plots: list[str]) -> str:
@@ -40,7 +39,7 @@ def markdown(session: Session, plots: list[str]) -> str:
         "",
         "## Targets (issues 4 and 13)",
         "",
-        *_table(
+        *table(
             ["scenario", "target", "measured", "status"],
             [
                 [v.scenario, v.target, v.measured, _status(v.hit)]
@@ -87,20 +86,6 @@ def _status(hit: bool | None) -> str:
     return "n/a" if hit is None else ("hit" if hit else "**missed**")
 
 
-def _table(header: list[str], rows: Table) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    out += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
-    return out
-
-
-def _timing_cell(session: Session, scenario: str, case: str, tool: str, n: int | None) -> str:
-    bad = failed(session, scenario, case, tool, n)
-    text = time_text(seconds(session, scenario, case, tool, n))
-    if bad:
-        text += f" ({len(bad)} failed: {bad[0].note[:120]})"
-    return text
-
-
 def _tools(session: Session, scenario: str, case: str, n: int | None) -> list[str]:
     return session.tools(session.select(scenario, case, files=n))
 
@@ -118,7 +103,7 @@ def _s1(session: Session) -> list[str]:
             rows.append(
                 [
                     tool,
-                    _timing_cell(session, "S1", case, tool, n),
+                    timing_cell(session, "S1", case, tool, n),
                     rate,
                     ratio_text(speedup(session, "S1", case, tool, n), tool),
                     _rss(session, "S1", case, tool, n),
@@ -126,7 +111,7 @@ def _s1(session: Session) -> list[str]:
             )
         out += [f"Cold {case}, {n} files x {_each(session, 'S1', case, n)}:", ""]
         header = ["tool", "time", "objects/s", "bucketsync x", "peak RSS"]
-        out += [*_table(header, rows), ""]
+        out += [*table(header, rows), ""]
     out += _sweep(session, "S1")
     return out
 
@@ -145,7 +130,7 @@ def _s2(session: Session) -> list[str]:
             rows.append(
                 [
                     tool,
-                    _timing_cell(session, "S2", case, tool, n),
+                    timing_cell(session, "S2", case, tool, n),
                     to_floor,
                     ratio_text(speedup(session, "S2", case, tool, n), tool),
                     _rss(session, "S2", case, tool, n),
@@ -153,7 +138,7 @@ def _s2(session: Session) -> list[str]:
                 ]
             )
         out += [f"No-change {case}, {n} files x {_each(session, 'S2', case, n)}:", ""]
-        out += _table(["tool", "time", "x floor", "bucketsync x", "peak RSS", "notes"], rows)
+        out += table(["tool", "time", "x floor", "bucketsync x", "peak RSS", "notes"], rows)
         out += [*_first_line(session, "S2", case, n), ""]
     out += _floor_parts(session)
     out += _sweep(session, "S2")
@@ -169,14 +154,14 @@ def _s3(session: Session) -> list[str]:
         rows = [
             [
                 tool,
-                _timing_cell(session, "S3", case, tool, n),
+                timing_cell(session, "S3", case, tool, n),
                 ratio_text(speedup(session, "S3", case, tool, n), tool),
                 _notes(session, "S3", case, tool, n),
             ]
             for tool in _tools(session, "S3", case, n)
         ]
         out += [f"No-change {case}, {n} files x {_each(session, 'S3', case, n)}:", ""]
-        out += _table(["tool", "time", "bucketsync x", "notes"], rows)
+        out += table(["tool", "time", "bucketsync x", "notes"], rows)
         out += [*_first_line(session, "S3", case, n), ""]
     return out
 
@@ -196,7 +181,7 @@ def _s4(session: Session) -> list[str]:
                 [
                     tool,
                     ", ".join(found) or "n/a",
-                    _timing_cell(session, "S4", case, tool, None),
+                    timing_cell(session, "S4", case, tool, None),
                     str(others),
                 ]
             )
@@ -205,7 +190,7 @@ def _s4(session: Session) -> list[str]:
             "",
         ]
         header = ["tool", "edits found (per run)", "time", "other files rewritten"]
-        out += [*_table(header, rows), ""]
+        out += [*table(header, rows), ""]
     return out
 
 
@@ -231,10 +216,10 @@ def _s5(session: Session) -> list[str]:
             )
             x = speedup(session, "S5", case, tool, 1)
             rows.append(
-                [tool, rate, _timing_cell(session, "S5", case, tool, 1), ratio_text(x, tool)]
+                [tool, rate, timing_cell(session, "S5", case, tool, 1), ratio_text(x, tool)]
             )
         out += [f"One file of {size_text(runs[0].bytes)}, {label}:", ""]
-        out += [*_table(["tool", "MiB/s", "time", "bucketsync x"], rows), ""]
+        out += [*table(["tool", "MiB/s", "time", "bucketsync x"], rows), ""]
     return out
 
 
@@ -267,7 +252,7 @@ def _s6(session: Session) -> list[str]:
                 ]
             )
     header = ["case", "run", "bytes moved", "HEAD/object", "requests", "hashed / data size"]
-    out += [*_table(header, rows), "", "Objects each tool rewrote (of those present):", ""]
+    out += [*table(header, rows), "", "Objects each tool rewrote (of those present):", ""]
     tools = session.tools(session.select("S6"))
     grid = []
     for tool in tools:
@@ -281,7 +266,7 @@ def _s6(session: Session) -> list[str]:
             else:
                 cells.append(f"{first[0].extra.get('transferred', '?')}/{first[0].files}")
         grid.append([tool, *cells])
-    return out + _table(["tool", *cases], grid)
+    return out + table(["tool", *cases], grid)
 
 
 def _plain(value: object) -> str:
@@ -312,7 +297,7 @@ def _s7(session: Session) -> list[str]:
     skipped = [f"- {k}: {v}" for k, v in session.skipped.items() if k.startswith("S7/")]
     if not rows and not skipped:
         return []
-    out = _table(["API", "variant", "requests/call", "by method", "us/call (median of runs)"], rows)
+    out = table(["API", "variant", "requests/call", "by method", "us/call (median of runs)"], rows)
     return [*out, "", *skipped] if skipped else out
 
 
@@ -338,7 +323,7 @@ def _s8(session: Session) -> list[str]:
     return [
         "Simulated listing, real local tree of empty files and a real state database.",
         "",
-        *_table(
+        *table(
             [
                 "direction",
                 "keys",
@@ -374,16 +359,8 @@ def _notes(session: Session, scenario: str, case: str, tool: str, n: int | None)
 
 
 def _first_line(session: Session, scenario: str, case: str, n: int | None) -> list[str]:
-    first = first_run(session, scenario, case, n)
-    if first is None or not first.summary:
-        return []
-    return [
-        "",
-        f"bucketsync's untimed first run{' (empty state folder)' if case == 'push' else ''}:"
-        f" {first.seconds:.2f} s, hashed"
-        f" {size_text(first.summary.get('bytes_hashed', 0))}, requests:"
-        f" {requests_text(first.summary)}.",
-    ]
+    label = " (empty state folder)" if case == "push" else ""
+    return first_run_lines(session, scenario, case, n, label)
 
 
 def _floor_parts(session: Session) -> list[str]:
@@ -414,7 +391,7 @@ def _sweep(session: Session, scenario: str) -> list[str]:
     return [
         "Time against file count (plot below):",
         "",
-        *_table(["case", "tool", *map(str, counts)], rows),
+        *table(["case", "tool", *map(str, counts)], rows),
         "",
     ]
 

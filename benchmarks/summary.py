@@ -9,6 +9,7 @@ from .measure import Spread, spread
 from .results import Run, Session
 
 BS = "bucketsync"
+Table = list[list[str]]
 
 
 def headline(session: Session, scenario: str, case: str) -> int | None:
@@ -82,3 +83,36 @@ def ratio_text(x: float | None, tool: str = "") -> str:
     if tool == BS:
         return "-"
     return "n/a" if x is None else f"{x:.2f}x"
+
+
+def table(header: list[str], rows: Table) -> list[str]:
+    """A Markdown table ("|" inside a cell becomes "/")."""
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(cell.replace("|", "/") for cell in row) + " |" for row in rows]
+    return out
+
+
+def timing_cell(
+    session: Session, scenario: str, case: str, tool: str, n: int | None, note_chars: int = 120
+) -> str:
+    """The time's spread, and the failed runs with the first one's note."""
+    bad = failed(session, scenario, case, tool, n)
+    text = time_text(seconds(session, scenario, case, tool, n))
+    if bad:
+        text += f" ({len(bad)} failed: {bad[0].note[:note_chars]})"
+    return text
+
+
+def first_run_lines(
+    session: Session, scenario: str, case: str, n: int | None, label: str = ""
+) -> list[str]:
+    """A line on bucketsync's untimed first run (after a blank one), if it has a summary."""
+    first = first_run(session, scenario, case, n)
+    if first is None or not first.summary:
+        return []
+    return [
+        "",
+        f"bucketsync's untimed first run{label}: {first.seconds:.2f} s, hashed"
+        f" {size_text(first.summary.get('bytes_hashed', 0))}, requests:"
+        f" {requests_text(first.summary)}.",
+    ]

@@ -8,8 +8,7 @@ from collections.abc import Sequence
 from .results import Run, Session
 from .summary import (
     BS,
-    failed,
-    first_run,
+    first_run_lines,
     ok_runs,
     ratio_text,
     requests_text,
@@ -17,10 +16,9 @@ from .summary import (
     size_text,
     speedup,
     summaries,
-    time_text,
+    table,
+    timing_cell,
 )
-
-Table = list[list[str]]
 
 
 def s9_delays(session: Session) -> list[float]:
@@ -53,7 +51,7 @@ def section_s9(session: Session) -> list[str]:
 
 
 def _s9_row(session: Session, tool: str, cases: Sequence[str]) -> list[str]:
-    cells = [_time_cell(session, "S9", c, tool) for c in cases]
+    cells = [timing_cell(session, "S9", c, tool, None, 80) for c in cases]
     ratios = " / ".join(ratio_text(speedup(session, "S9", c, tool, None), tool) for c in cases)
     return [tool, *cells, ratios]
 
@@ -72,7 +70,7 @@ def section_s10(session: Session) -> list[str]:
             rows.append(
                 [
                     tool,
-                    _time_cell(session, "S10", direction, tool),
+                    timing_cell(session, "S10", direction, tool, None, 80),
                     to_floor,
                     ratio_text(speedup(session, "S10", direction, tool, None), tool),
                     _median_link(ok_runs(session, "S10", direction, tool, None), "requests"),
@@ -81,7 +79,8 @@ def section_s10(session: Session) -> list[str]:
             )
         header = ["tool", "time", "x floor", "bucketsync x", "requests (proxy)", "notes"]
         title = f"No-change {direction}, {runs[0].files} keys, through the proxy"
-        out += [f"{title}:", "", *table(header, rows), *_first(session, direction), ""]
+        out += [f"{title}:", "", *table(header, rows)]
+        out += [*first_run_lines(session, "S10", direction, None), ""]
     if out:
         loads = [r.extra.get("load") for r in session.select("S10", timed=False)]
         out = [_link_line(session, "S10"), "", *out, *_floor_parts(session)]
@@ -98,18 +97,6 @@ def _s10_notes(session: Session, direction: str, tool: str) -> str:
         parts.append(f"requests: {requests_text(sums[0])}")
         parts.append("hashed " + ", ".join(size_text(s.get("bytes_hashed", 0)) for s in sums))
     return "; ".join(parts)
-
-
-def _first(session: Session, direction: str) -> list[str]:
-    first = first_run(session, "S10", direction, None)
-    if first is None or not first.summary:
-        return []
-    return [
-        "",
-        f"bucketsync's untimed first run: {first.seconds:.2f} s, hashed"
-        f" {size_text(first.summary.get('bytes_hashed', 0))}, requests:"
-        f" {requests_text(first.summary)}.",
-    ]
 
 
 def _floor_parts(session: Session) -> list[str]:
@@ -208,12 +195,6 @@ def _median_link(runs: list[Run], key: str) -> str:
     return f"{statistics.median(values):.0f}" if values else "n/a"
 
 
-def _time_cell(session: Session, scenario: str, case: str, tool: str) -> str:
-    text = time_text(seconds(session, scenario, case, tool, None))
-    bad = failed(session, scenario, case, tool, None)
-    return text + (f" ({len(bad)} failed: {bad[0].note[:80]})" if bad else "")
-
-
 def _link_line(session: Session, scenario: str) -> str:
     sizes = session.meta.get("sizes", {})
     delays = sizes.get("s9_delays_ms") if scenario == "S9" else [sizes.get("s10_delay_ms")]
@@ -240,8 +221,3 @@ def _range(values: Sequence[float]) -> str:
 
 def _load_text(parts: Sequence[str]) -> str:
     return "Load average (1 min) at the start of the runs: " + "; ".join(parts) + "."
-
-
-def table(header: list[str], rows: Table) -> list[str]:
-    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
-    return out + ["| " + " | ".join(c.replace("|", "/") for c in row) + " |" for row in rows]

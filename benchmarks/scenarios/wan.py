@@ -25,6 +25,7 @@ from ..linkcost import calibrate
 from ..runner import Bench, expect_local, expect_remote
 from ..servers import BenchServer
 from ..tools import Place, Tool
+from ..wanreport import s9_case
 from .nochange import rounds
 from .twin import Twin
 
@@ -32,11 +33,6 @@ BUCKET = "bench"
 S9_TOOLS = ("bucketsync", "aws", "s5cmd", "rclone", "rclone --checksum", "s3cmd")
 S10_TOOLS = ("floor", "bucketsync", "aws", "s5cmd", "rclone --checksum", "s3cmd")
 SERVER = "rclone serve s3 (local backend) behind tools/latencyproxy.py"
-
-
-def case_name(direction: str, delay_ms: float) -> str:
-    """S9's case label, e.g. "push 40ms"."""
-    return f"{direction} {delay_ms:g}ms"
 
 
 def _calibrate(bench: Bench) -> None:
@@ -81,7 +77,7 @@ def _pull(bench: Bench, tool: Tool, view: LinkedServer, delay: float, r: int) ->
         "pull",
         Place(view, BUCKET, "s9/", dest),
         scenario="S9",
-        case=case_name("pull", delay),
+        case=s9_case("pull", delay),
         run=r,
         files=sizes.s9_count,
         nbytes=nbytes,
@@ -100,7 +96,7 @@ def _push(bench: Bench, tool: Tool, view: LinkedServer, delay: float, r: int) ->
         "push",
         Place(view, BUCKET, prefix, bench.folder("S9") / "src"),
         scenario="S9",
-        case=case_name("push", delay),
+        case=s9_case("push", delay),
         run=r,
         files=sizes.s9_count,
         nbytes=nbytes,
