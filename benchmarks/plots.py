@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from .measure import Spread
 from .results import Session
 from .summary import BS, headline, seconds, speedup
 from .wanreport import s9_case, s9_delays
@@ -57,10 +59,7 @@ def _delays(session: Session, plt: Any, path: Path) -> bool:
             points = [
                 (d, seconds(session, "S9", s9_case(direction, d), tool, None)) for d in delays
             ]
-            xs = [d for d, s in points if s]
-            ys = [s.median for _, s in points if s]
-            wide = 2.5 if tool == BS else 1.2
-            ax.plot(xs, ys, marker="o", label=tool, linewidth=wide, color=COLORS.get(tool))
+            _median_line(ax, tool, points)
         ax.set_yscale("log")
         _plain_ticks(matplotlib_ticker(), ax.yaxis)
         ax.set_xticks(delays, [f"{d:g}" for d in delays])
@@ -69,9 +68,7 @@ def _delays(session: Session, plt: Any, path: Path) -> bool:
         ax.set_title(f"S9 cold {direction}, {runs[0].files if runs else '?'} files")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize="small")
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return True
 
 
@@ -101,9 +98,7 @@ def _ratios(session: Session, plt: Any, path: Path) -> bool:
     ax.set_ylabel("tool time / bucketsync time (above 1: bucketsync faster)")
     ax.set_title("Each tool against bucketsync, same run (median times)")
     ax.legend(fontsize="small", ncol=3)
-    fig.tight_layout()
-    fig.savefig(path, dpi=110)
-    plt.close(fig)
+    _save(plt, fig, path)
     return True
 
 
@@ -117,11 +112,7 @@ def _scaling(session: Session, plt: Any, scenario: str, path: Path) -> bool:
     for ax, case in zip(axes[0], directions, strict=True):
         for tool in session.tools(session.select(scenario, case)):
             points = [(n, seconds(session, scenario, case, tool, n)) for n in counts]
-            xs = [n for n, s in points if s]
-            ys = [s.median for _, s in points if s]
-            if xs:
-                wide = 2.5 if tool == BS else 1.2
-                ax.plot(xs, ys, marker="o", label=tool, linewidth=wide, color=COLORS.get(tool))
+            _median_line(ax, tool, points)
         ax.set_xscale("log")
         ax.set_yscale("log")
         _plain_ticks(matplotlib_ticker(), ax.yaxis)
@@ -132,10 +123,23 @@ def _scaling(session: Session, plt: Any, scenario: str, path: Path) -> bool:
         ax.set_title(f"{scenario} {case}")
         ax.grid(True, which="both", alpha=0.3)
     axes[0][-1].legend(fontsize="small")
+    _save(plt, fig, path)
+    return True
+
+
+def _median_line(ax: Any, tool: str, points: Sequence[tuple[float, Spread | None]]) -> None:
+    """One tool's median time against x (points without a time left out), bucketsync bold."""
+    xs = [x for x, s in points if s]
+    ys = [s.median for _, s in points if s]
+    if xs:
+        wide = 2.5 if tool == BS else 1.2
+        ax.plot(xs, ys, marker="o", label=tool, linewidth=wide, color=COLORS.get(tool))
+
+
+def _save(plt: Any, fig: Any, path: Path) -> None:
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)
-    return True
 
 
 def matplotlib_ticker() -> Any:
