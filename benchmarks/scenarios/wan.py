@@ -43,17 +43,26 @@ def _calibrate(bench: Bench) -> None:
         bench.session.meta["link_cost"] = calibrate(gib)
 
 
-def run_s9(bench: Bench) -> None:
+def _prepare(
+    bench: Bench, scenario: str, names_of: tuple[str, ...], local: str, count: int, size: int
+) -> tuple[list[Tool], Path, BenchServer]:
+    """The proxy's cost, the tools, the scenario's folder and its server with the same
+    `count` files of `size` bytes in home/local and below the bucket's s9/ or s10/."""
     _calibrate(bench)
-    sizes = bench.config.sizes
-    count, size = sizes.s9_count, sizes.s9_size
-    tools = bench.tools("S9", S9_TOOLS)
-    home = bench.folder("S9")
-    server = bench.server("S9")
+    tools = bench.tools(scenario, names_of)
+    home = bench.folder(scenario)
+    server = bench.server(scenario)
     server.make_bucket(BUCKET)
-    bench.session.meta["servers"]["S9"] = SERVER
-    bench.log(f"S9: writing {count} files of {size} B (twice)")
-    write_tree([home / "src", server.data_dir / BUCKET / "s9"], names(count), size)
+    bench.session.meta["servers"][scenario] = SERVER
+    bench.log(f"{scenario}: writing {count} files of {size} B (twice)")
+    remote = server.data_dir / BUCKET / scenario.lower()
+    write_tree([home / local, remote], names(count), size)
+    return tools, home, server
+
+
+def run_s9(bench: Bench) -> None:
+    sizes = bench.config.sizes
+    tools, home, server = _prepare(bench, "S9", S9_TOOLS, "src", sizes.s9_count, sizes.s9_size)
     with server:
         server.count(BUCKET, "s9/")  # rclone computes its ETags now, untimed
         for delay in sizes.s9_delays_ms:
@@ -105,19 +114,12 @@ def _push(bench: Bench, tool: Tool, view: LinkedServer, delay: float, r: int) ->
 
 
 def run_s10(bench: Bench) -> None:
-    _calibrate(bench)
     sizes = bench.config.sizes
-    count, size, delay = sizes.s10_keys, sizes.s10_size, sizes.s10_delay_ms
-    tools = bench.tools("S10", S10_TOOLS)
-    home = bench.folder("S10")
-    server = bench.server("S10")
-    server.make_bucket(BUCKET)
-    bench.session.meta["servers"]["S10"] = SERVER
-    bench.log(f"S10: writing {count} files of {size} B (twice)")
-    write_tree([home / "local", server.data_dir / BUCKET / "s10"], names(count), size)
+    count, size = sizes.s10_keys, sizes.s10_size
+    tools, home, server = _prepare(bench, "S10", S10_TOOLS, "local", count, size)
     with server:
         server.count(BUCKET, "s10/")
-        _s10_rounds(bench, tools, server, home / "local", delay)
+        _s10_rounds(bench, tools, server, home / "local", sizes.s10_delay_ms)
     remove(home)
 
 
