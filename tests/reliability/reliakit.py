@@ -58,6 +58,26 @@ def integrity(path: Path) -> str:
     return "; ".join(str(r[0]) for r in rows)
 
 
+@contextlib.contextmanager
+def held_temp(target: Path, data: bytes = b"") -> Iterator[Path]:
+    """A temporary file for `target`, claimed (and `data` written to it) by another process
+    that lives until the block ends and is then killed with SIGKILL."""
+    code = (
+        "import sys, time\nfrom pathlib import Path\n"
+        "from bucketsync.stores.local import claim_temp, write_all\n"
+        "temp, fd = claim_temp(Path(sys.argv[1]))\nwrite_all(fd, bytes.fromhex(sys.argv[2]))\n"
+        "print(temp, flush=True)\ntime.sleep(60)"
+    )
+    argv = [sys.executable, "-c", code, str(target), data.hex()]
+    holder = subprocess.Popen(argv, stdout=subprocess.PIPE, text=True)
+    try:
+        assert holder.stdout is not None
+        yield Path(holder.stdout.readline().strip())
+    finally:
+        holder.kill()
+        holder.wait()
+
+
 def cli(
     env: dict[str, str],
     *args: str,

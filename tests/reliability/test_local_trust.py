@@ -8,8 +8,6 @@ from __future__ import annotations
 import contextlib
 import os
 import stat
-import subprocess
-import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -25,7 +23,7 @@ from bucketsync.errors import NotARegularFile
 from bucketsync.hashing import hash_file
 from bucketsync.stores.local import open_regular
 from reliability_figures import Figures
-from reliakit import read_tree, temp_files, write_tree
+from reliakit import held_temp, read_tree, temp_files, write_tree
 from s3env import S3Env
 
 SECTION = "awkward local input"
@@ -70,20 +68,8 @@ def test_a_user_file_named_like_a_temp_file_survives_every_walk(
 
 def _orphan_of_a_killed_run(folder: Path) -> Path:
     """A temporary file claimed by bucketsync in a process then killed by SIGKILL."""
-    code = (
-        "import sys, time\nfrom pathlib import Path\n"
-        "from bucketsync.stores.local import claim_temp, write_all\n"
-        "temp, fd = claim_temp(Path(sys.argv[1]))\nwrite_all(fd, b'partial')\n"
-        "print(temp, flush=True)\ntime.sleep(60)"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(folder / "f")], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None
-    temp = Path(holder.stdout.readline().strip())
-    holder.kill()
-    holder.wait()
-    return temp
+    with held_temp(folder / "f", b"partial") as temp:
+        return temp
 
 
 def test_an_orphan_is_removed_by_a_sync_but_not_by_diff_or_a_dry_run(

@@ -3,8 +3,6 @@ survives damage without mistaking a busy or unwritable file for a damaged one.""
 
 from __future__ import annotations
 
-import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,7 +11,7 @@ from bucketsync.atomic import AtomicFile
 from bucketsync.errors import StateError
 from bucketsync.state import StateDB
 from bucketsync.stores.local import claim_temp, release_temp, temp_path, walk
-from reliakit import integrity
+from reliakit import held_temp, integrity
 
 
 def _walk(root: Path) -> list[str]:
@@ -40,20 +38,9 @@ def test_a_temp_file_in_use_survives_a_walk_and_an_orphan_does_not(folder: Path)
 
 
 def test_a_temp_file_of_another_process_is_removed_once_it_dies(folder: Path) -> None:
-    code = (
-        "import sys, time\nfrom pathlib import Path\n"
-        "from bucketsync.stores.local import claim_temp\n"
-        "print(claim_temp(Path(sys.argv[1]))[0], flush=True)\ntime.sleep(60)"
-    )
-    holder = subprocess.Popen(
-        [sys.executable, "-c", code, str(folder / "f")], stdout=subprocess.PIPE, text=True
-    )
-    assert holder.stdout is not None
-    temp = Path(holder.stdout.readline().strip())
-    _walk(folder)
-    assert temp.exists(), "removed while its writer was alive"
-    holder.kill()
-    holder.wait()
+    with held_temp(folder / "f") as temp:
+        _walk(folder)
+        assert temp.exists(), "removed while its writer was alive"
     _walk(folder)
     assert not temp.exists(), "an orphan of a killed process stayed"
 
