@@ -12,11 +12,22 @@ import sys
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from hypothesis import HealthCheck, settings
+
 from bucketsync.stores.local import is_temp_name
 from s3env import S3Env
 
 BUCKETSYNC = str(Path(sys.executable).with_name("bucketsync"))
 KIB, MIB = 1024, 1024 * 1024
+# A property test that runs whole syncs against a server: the same 40 examples every run
+# (no example database), slow ones allowed, fixtures shared by the examples.
+SYNC_PROPERTY = settings(
+    max_examples=40,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
 
 
 def write_tree(root: Path, files: dict[str, bytes]) -> None:

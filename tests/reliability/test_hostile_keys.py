@@ -15,12 +15,12 @@ from pathlib import Path
 
 import pytest
 from botocore.exceptions import ClientError
-from hypothesis import HealthCheck, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import bucketsync
 from reliability_figures import Figures
-from reliakit import read_tree, temp_files
+from reliakit import SYNC_PROPERTY, read_tree, temp_files
 from s3env import S3Env
 
 LINK = "escape"  # a symbolic link in the target folder, to a folder outside it
@@ -175,13 +175,7 @@ _examples = itertools.count()
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@SYNC_PROPERTY
 @given(keys=key_sets())
 def test_property_nothing_outside_and_no_valid_key_lost(
     moto_s3: S3Env, tmp_path: Path, figures: Figures, keys: list[str]

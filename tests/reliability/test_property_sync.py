@@ -29,12 +29,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, example, given, settings
+from hypothesis import example, given
 from hypothesis import strategies as st
 
 import bucketsync
 from invariants import Monitor
 from reliability_figures import Figures
+from reliakit import SYNC_PROPERTY, bucket_tree
 from s3env import S3Env
 
 USER_TEMP = ".notes.bucketsync-tmp-0123456789ab"  # a user's file, named like a temp file
@@ -159,10 +160,6 @@ def temp_like(name: str) -> bool:
     )
 
 
-def read_remote(s3: S3Env, prefix: str) -> dict[str, bytes]:
-    return {k[len(prefix) :]: s3.get(k) for k in s3.keys(prefix)}
-
-
 def accepts(rules: tuple[tuple[str, str], ...], rel: str) -> bool:
     """The documented filter semantics: all included, then the last matching rule wins."""
     included = True
@@ -200,13 +197,7 @@ _examples = itertools.count()
 
 
 @pytest.mark.slow
-@settings(
-    max_examples=40,
-    deadline=None,
-    derandomize=True,
-    database=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+@SYNC_PROPERTY
 @given(case=cases())
 # Cases found by this property (and by the trial behind issue 11), tried first every run:
 # --delete --follow-symlinks deleted outside/canary through the link `out`;
@@ -246,7 +237,7 @@ def test_property_random_syncs_keep_their_promises(
                 moto_s3.put(prefix + key, edit)
     user_temps = {p for p in root.rglob(USER_TEMP) if p.is_file()}
     follow = case.options["follow_symlinks"]
-    source = read_local(root, follow) if case.push else read_remote(moto_s3, prefix)
+    source = read_local(root, follow) if case.push else bucket_tree(moto_s3, prefix)
 
     planned = bucketsync.diff(src, dst, **case.options)
     report = bucketsync.sync(src, dst, **case.options)
@@ -263,7 +254,7 @@ def test_property_random_syncs_keep_their_promises(
         return
 
     rules = case.options.get("filter_rules", ())
-    after = read_remote(moto_s3, prefix) if case.push else read_local(root, follow)
+    after = bucket_tree(moto_s3, prefix) if case.push else read_local(root, follow)
     wrong, left = [], []
     for rel, data in source.items():
         if not accepts(rules, rel) or reported(rel, failed, notes):
