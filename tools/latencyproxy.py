@@ -21,6 +21,7 @@ import argparse
 import asyncio
 import collections
 import json
+import math
 import resource
 import signal
 import subprocess
@@ -33,6 +34,21 @@ from typing import IO, Any
 HOST = "127.0.0.1"
 REQUEST_MARK = b" HTTP/1.1\r\n"  # ends every request line (upload bodies are random bytes)
 HIGH_WATER = 4 << 20  # pause the reading side while the writing side buffers this much
+
+
+def checked_delay(delay_ms: float) -> float:
+    """The one-way delay, if it is a finite number of milliseconds, 0 or more (NaN would
+    make the event loop spin and deliver nothing)."""
+    if not (math.isfinite(delay_ms) and delay_ms >= 0):
+        raise ValueError(f"the delay must be a finite number of ms, 0 or more, not {delay_ms}")
+    return delay_ms
+
+
+def _delay_arg(text: str) -> float:
+    try:
+        return checked_delay(float(text))
+    except ValueError as e:
+        raise argparse.ArgumentTypeError(str(e)) from None
 
 
 class Counters:
@@ -230,8 +246,8 @@ class ProxyProcess:
     """This proxy started as a child process, its stats read through its stdin."""
 
     def __init__(self, upstream_port: int, delay_ms: float, python: str = sys.executable) -> None:
+        self.delay_ms = checked_delay(delay_ms)
         cmd = [python, str(Path(__file__).resolve()), str(upstream_port), str(delay_ms)]
-        self.delay_ms = delay_ms
         self.process = subprocess.Popen(
             cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True, bufsize=1
         )
@@ -280,7 +296,7 @@ class ProxyProcess:
 def main(argv: list[str]) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     p.add_argument("upstream_port", type=int)
-    p.add_argument("delay_ms", type=float, help="one-way delay in milliseconds")
+    p.add_argument("delay_ms", type=_delay_arg, help="one-way delay in milliseconds")
     p.add_argument("--upstream-host", default=HOST)
     p.add_argument("--port", type=int, default=0, help="port to listen on (default: any free)")
     args = p.parse_args(argv)

@@ -8,15 +8,19 @@ import os
 import signal
 import socket
 import socketserver
+import subprocess
+import sys
 import threading
 import time
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 
 from latencyproxy import ProxyProcess
 
 DELAY_MS = 50.0
+TOOL = Path(__file__).resolve().parents[2] / "tools" / "latencyproxy.py"
 
 
 class _Echo(socketserver.BaseRequestHandler):
@@ -156,3 +160,20 @@ def test_an_unreachable_upstream_closes_the_client() -> None:
             sock.sendall(b"anyone?")
             with contextlib.suppress(ConnectionResetError):  # a reset is as good as EOF
                 assert sock.recv(10) == b""
+
+
+@pytest.mark.parametrize("delay", [float("nan"), float("inf"), -1.0])
+def test_a_delay_that_is_not_a_finite_non_negative_number_is_refused(
+    upstream: int, delay: float
+) -> None:
+    """NaN made the proxy spin on a core and deliver nothing: a benchmark that hung."""
+    with pytest.raises(ValueError, match="delay"):
+        ProxyProcess(upstream, delay)
+    done = subprocess.run(
+        [sys.executable, str(TOOL), str(upstream), str(delay)],
+        capture_output=True,
+        text=True,
+        timeout=30,
+        check=False,
+    )
+    assert done.returncode == 2 and "delay" in done.stderr and "port" not in done.stdout
