@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import math
 import random
 import socket
 import struct
@@ -57,10 +58,10 @@ class Faults:
         rates = [getattr(self, kind) for kind in KINDS]
         if any(not 0.0 <= r <= 1.0 for r in rates) or sum(rates) > 1.0 + 1e-9:
             raise ValueError(f"fault rates must be in [0, 1] and sum to <= 1: {rates}")
-        if self.stall_seconds < 0 or self.latency < 0:
-            raise ValueError("stall_seconds and latency must be >= 0")
-        if self.rate is not None and self.rate <= 0:
-            raise ValueError("rate must be positive")
+        if not all(math.isfinite(x) and x >= 0 for x in (self.stall_seconds, self.latency)):
+            raise ValueError("stall_seconds and latency must be finite and >= 0")
+        if self.rate is not None and not (math.isfinite(self.rate) and self.rate > 0):
+            raise ValueError("rate must be positive and finite")
 
     def delay(self, size: int) -> float:
         """Seconds a message of `size` body bytes takes on the emulated link."""

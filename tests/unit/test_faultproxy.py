@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import math
 import os
 import random
 import socket
@@ -86,6 +87,15 @@ def test_rates_are_validated() -> None:
         Faults(latency=-1)
     with pytest.raises(ValueError):
         Faults(rate=0)
+
+
+@pytest.mark.parametrize(
+    "slow", [{"latency": math.nan}, {"latency": math.inf}, {"rate": math.nan}, {"rate": math.inf}]
+)
+def test_a_link_slowed_by_nan_or_inf_is_refused(slow: dict[str, float]) -> None:
+    """asyncio.sleep(nan) never returns: every request through the proxy would hang."""
+    with pytest.raises(ValueError):
+        Faults(**slow)
 
 
 def test_latency_and_rate_slow_the_link(upstream: str, bucket: str) -> None:
