@@ -90,11 +90,7 @@ def test_snapshot_versioned_lists_and_heads_only(moto_s3: S3Env, tmp_path: Path)
     ]
 
 
-@pytest.mark.parametrize("server", ["moto", "rclone"])
-def test_snapshot_cli_unversioned(
-    server: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    s3: S3Env = request.getfixturevalue(f"{server}_s3")
+def test_snapshot_cli_unversioned(s3: S3Env, tmp_path: Path) -> None:
     put_all(s3, FIRST)
     out = tmp_path / "data.lock"
     done = cli(s3.env, "snapshot", s3.url("p"), "-o", str(out))
@@ -169,11 +165,7 @@ def test_diff_against_a_lock(moto_s3: S3Env, tmp_path: Path) -> None:
     assert done.returncode == 1 and "a.csv" in done.stdout
 
 
-@pytest.mark.parametrize("server", ["moto", "rclone"])
-def test_unversioned_changed_object_is_an_error(
-    server: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    s3: S3Env = request.getfixturevalue(f"{server}_s3")
+def test_unversioned_changed_object_is_an_error(s3: S3Env, tmp_path: Path) -> None:
     put_all(s3, FIRST)
     lockfile = tmp_path / "data.lock"
     assert cli(s3.env, "snapshot", s3.url("p"), "-o", str(lockfile)).returncode == 0
@@ -209,11 +201,7 @@ def test_at_time_with_delete_markers(moto_s3: S3Env, tmp_path: Path) -> None:
     assert before.ok and tree(tmp_path / "before") == {}
 
 
-@pytest.mark.parametrize("server", ["moto", "rclone"])
-def test_at_on_unversioned_bucket_exits_2(
-    server: str, request: pytest.FixtureRequest, tmp_path: Path
-) -> None:
-    s3: S3Env = request.getfixturevalue(f"{server}_s3")
+def test_at_on_unversioned_bucket_exits_2(s3: S3Env, tmp_path: Path) -> None:
     put_all(s3, FIRST)
     done = cli(s3.env, "sync", s3.url("p"), str(tmp_path / "x"), "--at", "2026-01-01T00:00:00Z")
     assert done.returncode == 2, done.stderr
