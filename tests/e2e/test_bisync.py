@@ -10,7 +10,6 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -20,23 +19,16 @@ import bucketsync
 from s3env import S3Env
 
 BUCKETSYNC = str(Path(sys.executable).with_name("bucketsync"))
-SERVERS = ["moto", "rclone", "localstack"]
 
 
-@pytest.fixture(params=SERVERS, ids=SERVERS)
-def server(request: pytest.FixtureRequest, isolated_env: None) -> Iterator[S3Env]:
+@pytest.fixture(
+    params=["moto_s3", "rclone_s3", pytest.param("localstack", marks=pytest.mark.localstack)],
+    ids=["moto", "rclone", "localstack"],
+)
+def server(request: pytest.FixtureRequest) -> S3Env:
     """A fresh bucket on moto, rclone serve s3 and LocalStack (skipped when not installed)."""
-    if request.param == "localstack":
-        request.applymarker(pytest.mark.localstack)
-    srv = request.getfixturevalue(f"{request.param}_server")
-    mp = pytest.MonkeyPatch()
-    mp.setenv("AWS_ENDPOINT_URL", srv.endpoint_url)
-    env = S3Env.create(srv)
-    try:
-        yield env
-    finally:
-        env.destroy()
-        mp.undo()
+    env: S3Env = request.getfixturevalue(request.param)
+    return env
 
 
 class World:
