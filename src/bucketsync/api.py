@@ -159,6 +159,7 @@ def _planned(job: Job) -> Planned:
         return make_plan(job)
     except ListingOrderError:
         job.presorted = True
+        job.cancel.reset()  # set by the first plan's pool, to stop its checks
         return make_plan(job)
 
 

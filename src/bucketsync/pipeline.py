@@ -7,8 +7,9 @@ on other threads (3 finishers, or awscrt's callback thread) was measured slower 
 10,000-file pull: the work per file is Python and short system calls under one GIL,
 and more threads only add hand-offs of it. A file that fails is handed back to the
 caller, whose threaded path has the retries; so is everything after the endpoint
-stops answering. An interrupt cancels the requests in flight: the files that came
-back whole before it are finished, the others handed back.
+stops answering. An interrupt cancels the requests in flight and hands them back;
+of the replies already in, uploads are recorded, and downloads, whose landing stops
+at the interrupt (`transfer._receive`), are handed back too.
 """
 
 from __future__ import annotations
@@ -68,7 +69,7 @@ def pipeline(
             flying[sent.reply] = (action, sent.finish)
         if not flying:
             break
-        try:  # once interrupted, only what already came back is finished
+        try:  # once interrupted, only what already came back is finished (or handed back)
             action, reply = replies.get(block=not cancel.is_set, timeout=POLL)
         except queue.Empty:
             # Stalled (let the threaded path decide) or interrupted: cancel what flies.

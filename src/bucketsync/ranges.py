@@ -41,7 +41,7 @@ def choose_ranges(job: Job) -> list[KeyRange]:
     wanted = job.ranges or min(job.options.jobs, known // KEYS_PER_RANGE)
     if wanted <= 1:
         return [span]
-    cuts = job.state.quantiles(job.scope, span, wanted)
+    cuts = job.state.quantiles(job.scope, span, wanted, known)
     if len(cuts) < wanted - 1 and job.ranges:
         cuts = spread(job.store.folders(span), wanted)
     return span.split(cuts)

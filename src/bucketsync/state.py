@@ -158,19 +158,28 @@ class StateDB:
         query = f"SELECT count(*) FROM records WHERE scope=?{where}"
         return int(self._db.execute(query, (scope, *args)).fetchone()[0])
 
-    def quantiles(self, scope: int, span: KeyRange, pieces: int) -> list[str]:
+    def quantiles(
+        self, scope: int, span: KeyRange, pieces: int, total: int | None = None
+    ) -> list[str]:
         """Keys that cut the scope's records in `span` into `pieces` runs of about equal
-        size (fewer when there are fewer records): one streamed pass over the index."""
-        total = self.count(scope, span)
+        size (fewer when there are fewer records); `total`, their count if known. Each
+        cut skips `step` rows of the index inside SQLite (OFFSET): no row is fetched
+        into Python but the cuts."""
+        total = self.count(scope, span) if total is None else total
         step = total // pieces if pieces > 1 else 0
         if step == 0:
             return []
-        where, args = _span_where(span)
-        cursor = self._db.execute(
-            f"SELECT rel FROM records WHERE scope=?{where} ORDER BY rel", (scope, *args)
-        )
-        cuts = [row[0] for n, row in enumerate(cursor, 1) if n % step == 0]
-        return cuts[: pieces - 1]
+        cuts: list[str] = []
+        while len(cuts) < pieces - 1:
+            where, args = _span_where(KeyRange(cuts[-1] if cuts else span.lo, span.hi))
+            row = self._db.execute(
+                f"SELECT rel FROM records WHERE scope=?{where} ORDER BY rel LIMIT 1 OFFSET ?",
+                (scope, *args, step - 1),
+            ).fetchone()
+            if row is None:
+                break
+            cuts.append(row[0])
+        return cuts
 
     def get(self, scope: int, rel: str) -> Record | None:
         row = self._db.execute(

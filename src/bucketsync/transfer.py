@@ -555,7 +555,7 @@ def _verify(
         return  # nothing to check against (an SSE-KMS object with no checksum)
     name, expected, label = check
     if name not in digests:
-        digests.update(hash_file(temp, {name}))
+        digests.update(hash_file(temp, {name}, job.cancel.check))
         job.stats.hashed(remote.size)
     if not matches(digests[name], expected):
         raise errors.ChecksumMismatch(
@@ -655,7 +655,7 @@ def _multipart_put(
     crc = known  # the parts' CRCs, combined, must come to it: a change shows
     if crc is None:
         follow = job.options.follow_symlinks
-        crc = hash_file(path, {"crc64nvme"}, follow_symlinks=follow)["crc64nvme"]
+        crc = hash_file(path, {"crc64nvme"}, job.cancel.check, follow_symlinks=follow)["crc64nvme"]
         job.stats.hashed(local.size)
     part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
     job.cancel.check()

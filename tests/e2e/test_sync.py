@@ -5,10 +5,16 @@ from __future__ import annotations
 import gc
 import os
 import time
+from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
+
+import pytest
 
 import bucketsync
+from bucketsync.entries import RemoteObject
 from bucketsync.state import RACY_WINDOW_NS
+from bucketsync.stores.s3 import S3Store
 from s3env import S3Env
 
 KIB = 1024
@@ -226,3 +232,25 @@ def test_small_transfers_leave_no_requests_in_memory(rclone_s3: S3Env, tmp_path:
     assert pushed.uploaded == pulled.downloaded == len(files)
     assert _read_tree(dst) == files
     assert alive() - before < 10
+
+
+def test_a_server_that_does_not_sort_still_gets_content_checks(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The first plan meets the unsorted listing (ListingOrderError) and is made again,
+    sorted in memory: the checks of that second plan must run, not find the first
+    plan's stop flag still set."""
+    src = tmp_path / "src"
+    _tree(src, FILES)
+    for rel, data in FILES.items():
+        if data:  # same size, other bytes, no record: each pair is hashed to be compared
+            moto_s3.put(f"p/{rel}", bytes(b ^ 1 for b in data))
+    pages = S3Store.pages
+
+    def unsorted(self: S3Store, *args: Any, **kwargs: Any) -> Iterator[list[RemoteObject]]:
+        for page in pages(self, *args, **kwargs):
+            yield page[::-1]
+
+    monkeypatch.setattr(S3Store, "pages", unsorted)
+    report = bucketsync.sync(src, moto_s3.url("p"))
+    assert not report.errors and report.uploaded == len(FILES)
