@@ -21,12 +21,12 @@ from datetime import datetime, timezone
 
 from .checker import check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError, ListingOrderError, side_of
+from .errors import BucketsyncError, side_of
 from .hashing import hash_file
 from .job import Job
 from .march import march
 from .plan import Action, Note, Plan, Problem
-from .planner import _usable_remote
+from .planner import _usable_remote, sorted_if_needed
 from .stores.local import check_rel, local_file, target_path, walk
 from .threeway import ConflictMode, Verdict, classify, resolve
 
@@ -60,11 +60,7 @@ class Settled:
 
 def make_bi_plan(job: Job, mode: ConflictMode) -> BiPlanned:
     """The plan of a two-way sync (`job` is its push half: local is the source)."""
-    try:
-        return _make(job, mode)
-    except ListingOrderError:
-        job.presorted = True
-        return _make(job, mode)
+    return sorted_if_needed(job, lambda job: _make(job, mode))
 
 
 def _make(job: Job, mode: ConflictMode) -> BiPlanned:

@@ -7,20 +7,34 @@ at a time; pairs that need a HEAD or a hash are checked on a bounded thread pool
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from . import cancel, ranges
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError, side_of
+from .errors import BucketsyncError, ListingOrderError, side_of
 from .job import Job
 from .march import march
 from .plan import Action, ActionKind, Note, Plan, Problem, Side
 from .stores.local import check_rel, walk
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
+T = TypeVar("T")
+
+
+def sorted_if_needed(job: Job, make: Callable[[Job], T]) -> T:
+    """`make(job)`, which marches the listing; again with the listing sorted in memory
+    when the server does not sort it. The first try's thread pool, left by the error,
+    set the job's cancel flag to stop its checks: cleared, or the second try's stop too."""
+    try:
+        return make(job)
+    except ListingOrderError:
+        job.presorted = True
+        job.cancel.reset()
+        return make(job)
 
 
 @dataclass

@@ -29,7 +29,7 @@ from .api import make_store
 from .checker import check as check_pair
 from .checkreport import CheckReport, PathCheck, Status
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError, ListingOrderError, LocalFolderError, UsageError
+from .errors import BucketsyncError, LocalFolderError, UsageError
 from .hashing import READ_SIZE, Hasher, hash_file
 from .job import Job
 from .location import parse_pair
@@ -50,7 +50,7 @@ from .options import (
     SyncOptions,
 )
 from .plan import Plan
-from .planner import merged
+from .planner import merged, sorted_if_needed
 from .report import Stats
 from .state import StateDB, is_racy, make_record
 from .stores.body import DirectBody
@@ -139,11 +139,7 @@ def check(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: A
     started = time.monotonic()
     with _open_job(src, dst, opts) as job:
         _check_root(job)
-        try:
-            paths, skipped = _run(job, opts)
-        except ListingOrderError:
-            job.presorted = True
-            paths, skipped = _run(job, opts)
+        paths, skipped = sorted_if_needed(job, lambda job: _run(job, opts))
     return CheckReport(
         source=job.pair.source,
         destination=job.pair.destination,
