@@ -176,16 +176,18 @@ def _step(
     actions: list[Action],
     skip: dict[str, str] | None = None,
 ) -> None:
-    """Carry out one direction's part of the plan with the ordinary executor; record it."""
+    """Carry out one direction's part of the plan with the ordinary executor; record what
+    it did, also when interrupted (the KeyboardInterrupt goes on once that is recorded)."""
     if not actions:
         return
     plan = Plan(job.pair, actions=actions)
     progress = Progress(plan.bytes, len(plan), job.options.progress)
+    outcome = Outcome()
     try:
-        outcome = execute(job, plan, progress)
+        execute(job, plan, progress, outcome)
     finally:
         progress.close()
-    _record(job, report, done, outcome, skip or {})
+        _record(job, report, done, outcome, skip or {})
 
 
 def _record(

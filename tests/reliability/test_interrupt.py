@@ -303,3 +303,30 @@ def test_the_api_raises_keyboard_interrupt_after_recording(
     assert report.downloaded == len(files) - len(landed)
     assert report.bytes_hashed == 0
     assert read_tree(dst) == files
+
+
+def test_an_interrupted_bisync_records_what_finished(
+    moto_s3: S3Env,
+    tmp_path: Path,
+    interrupter: Callable[[Callable[[], bool]], list[float]],
+) -> None:
+    """As a one-way sync: the downloads that landed are in the state database, so the
+    next bisync moves only the rest and hashes nothing."""
+    files, faults, jobs = small_case()
+    for rel, data in files.items():
+        moto_s3.put(f"p/{rel}", data)
+    dst = tmp_path / "dst"
+    with FaultProxy(moto_s3.endpoint_url, faults) as proxy:
+        sent = interrupter(lambda: len(read_tree(dst)) >= SMALL_LANDED)
+        with pytest.raises(KeyboardInterrupt):
+            bucketsync.bisync(
+                dst, moto_s3.url("p"), endpoint_url=proxy.endpoint_url, jobs=jobs, progress=False
+            )
+        assert time.monotonic() - sent[0] < STOP_WITHIN
+        landed = read_tree(dst)
+        assert 0 < len(landed) < len(files) and not temp_files(dst)
+        proxy.set_faults(Faults())
+        report = bucketsync.bisync(dst, moto_s3.url("p"), endpoint_url=proxy.endpoint_url)
+    assert report.downloaded == len(files) - len(landed)
+    assert report.bytes_hashed == 0
+    assert read_tree(dst) == files
