@@ -15,10 +15,11 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from . import cancel
 from .checker import check
 from .entries import LocalFile, Record, RemoteObject
 from .errors import BucketsyncError, side_of
@@ -67,7 +68,7 @@ def _make(job: Job, mode: ConflictMode) -> BiPlanned:
     planned = BiPlanned(Plan(job.pair))
     window: deque[tuple[Pair, Record | None, Future[Settled]]] = deque()
     limit = job.options.jobs * 8
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-check") as pool:
         for (local, remote), record in _merged(job, planned):
             verdict = classify(local, remote, record)
             if verdict.outcome != "compare":
@@ -160,7 +161,9 @@ def local_crc(job: Job, local: LocalFile) -> str | None:
     """The CRC64NVME of the local file as walked, or None if it changed or cannot be read."""
     path = target_path(job.root, local.rel)
     try:
-        digests = hash_file(path, {"crc64nvme"}, follow_symlinks=job.options.follow_symlinks)
+        digests = hash_file(
+            path, {"crc64nvme"}, job.cancel.check, follow_symlinks=job.options.follow_symlinks
+        )
         if local_file(local.rel, os.stat(path)).fingerprint != local.fingerprint:
             return None
     except OSError:

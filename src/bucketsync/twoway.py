@@ -18,11 +18,10 @@ import contextlib
 import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import errors, guard
+from . import cancel, errors, guard
 from .api import _readable, make_store
 from .bisync_plan import BiPlanned, make_bi_plan
 from .entries import LocalFile
@@ -230,7 +229,7 @@ def _delete_remote(job: Job, report: Report, done: Counter[str], actions: list[A
     """Delete objects, each only while it is the version listed (If-Match)."""
     if not actions:
         return
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-delete") as pool:
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-delete") as pool:
         results = list(pool.map(lambda a: _delete_one(job, a), actions))
     gone = [a.path for a, error in zip(actions, results, strict=True) if error is None]
     for action, error in zip(actions, results, strict=True):

@@ -20,11 +20,12 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from . import cancel
 from .api import make_store
 from .checker import check as check_pair
 from .checkreport import CheckReport, PathCheck, Status
@@ -191,24 +192,20 @@ def _run(job: Job, opts: CheckOptions) -> tuple[list[PathCheck], list[tuple[str,
     limit = job.options.jobs * 8
     paths: list[PathCheck] = []
     records: list[Record] = []
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
-        try:
-            for (local, remote), record in merged(job, plan, unread):
-                if local is None or remote is None:
-                    window.append(_one_sided(job, local, remote))
-                elif record and record.local_matches(local) and record.remote_matches(remote):
-                    window.append(PathCheck(local.rel, "same", UNCHANGED))
-                else:
-                    window.append(pool.submit(_pair, job, opts, (local, remote), record))
-                while len(window) > limit:
-                    paths.append(_settled(window.popleft(), records))
-            while window:
+    # Left by an interrupt or a listing out of order: the queued checks are dropped, the
+    # running ones stop at their next read.
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-check") as pool:
+        for (local, remote), record in merged(job, plan, unread):
+            if local is None or remote is None:
+                window.append(_one_sided(job, local, remote))
+            elif record and record.local_matches(local) and record.remote_matches(remote):
+                window.append(PathCheck(local.rel, "same", UNCHANGED))
+            else:
+                window.append(pool.submit(_pair, job, opts, (local, remote), record))
+            while len(window) > limit:
                 paths.append(_settled(window.popleft(), records))
-        except BaseException:  # an interrupt, a listing out of order: start nothing more
-            for slot in window:
-                if isinstance(slot, Future):
-                    slot.cancel()
-            raise
+        while window:
+            paths.append(_settled(window.popleft(), records))
     if not opts.no_state:
         job.state.save(job.scope, records)
     paths = _unreadable(paths, plan, unread)
@@ -281,7 +278,9 @@ def _download(
 
 
 def _hash_local(job: Job, path: Path) -> dict[str, str]:
-    digests = hash_file(path, ["crc64nvme"], follow_symlinks=job.options.follow_symlinks)
+    digests = hash_file(
+        path, ["crc64nvme"], job.cancel.check, follow_symlinks=job.options.follow_symlinks
+    )
     job.stats.hashed(os.stat(path).st_size)
     return digests
 
@@ -296,6 +295,7 @@ def _remote_crc64(job: Job, remote: RemoteObject) -> str | None:
     while n := body.readinto(view):
         hasher.update(view[:n])
         job.stats.transferred(n)
+        job.cancel.check()
     if hasher.bytes != remote.size:
         return None
     return hasher.values()["crc64nvme"]
