@@ -14,7 +14,7 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -25,10 +25,9 @@ from .entries import LocalFile, Record, RemoteObject
 from .errors import BucketsyncError, side_of
 from .hashing import hash_file
 from .job import Job
-from .march import march
 from .plan import Action, Note, Plan, Problem
-from .planner import _usable_remote, sorted_if_needed
-from .stores.local import check_rel, local_file, target_path, walk
+from .planner import _pair_rel, marched, sorted_if_needed
+from .stores.local import check_rel, local_file, target_path
 from .threeway import ConflictMode, Verdict, classify, resolve
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
@@ -85,32 +84,9 @@ def _make(job: Job, mode: ConflictMode) -> BiPlanned:
 
 
 def _merged(job: Job, planned: BiPlanned) -> Iterator[tuple[Pair, Record | None]]:
-    plan, filters = planned.plan, job.options.filters
-
-    def problem(rel: str, message: str, is_error: bool) -> None:
-        if is_error:
-            planned.unread.append(rel)
-            plan.problems.append(Problem(rel, message))
-        else:
-            plan.warnings.append(Note(rel, message))
-
-    locals_: Iterable[LocalFile] = walk(
-        job.root,
-        problem,
-        follow_symlinks=job.options.follow_symlinks,
-        sweep=not job.options.dry_run,
-    )
-    listing = job.store.objects()
-    if job.presorted:
-        listing = iter(sorted(listing, key=lambda r: r.rel))
-    remotes: Iterable[RemoteObject] = _usable_remote(listing, plan)
-    records: Iterable[Record] = job.state.records(job.scope)
-    if filters:
-        locals_ = (f for f in locals_ if filters.accepts(f.rel))
-        remotes = (r for r in remotes if filters.accepts(r.rel))
-        records = (r for r in records if filters.accepts(r.rel))
-    pairs = march(locals_, remotes, _rel, _rel)
-    for pair, record in march(pairs, records, _pair_rel, _rel):
+    """The planner's merge of the walk, listing and rows; counts what each side showed,
+    and rows of paths on neither side (stale)."""
+    for pair, record in marched(job, planned.plan, planned.unread):
         if record is not None:
             planned.seen_records += 1
         if pair is None:
@@ -119,16 +95,6 @@ def _merged(job: Job, planned: BiPlanned) -> Iterator[tuple[Pair, Record | None]
         planned.seen_local += pair[0] is not None
         planned.seen_remote += pair[1] is not None
         yield pair, record
-
-
-def _rel(item: LocalFile | RemoteObject | Record) -> str:
-    return item.rel
-
-
-def _pair_rel(pair: Pair) -> str:
-    item = pair[0] if pair[0] is not None else pair[1]
-    assert item is not None
-    return item.rel
 
 
 def _compare(

@@ -87,6 +87,15 @@ def _see_shapes(
 
 
 def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Record | None]]:
+    for pair, record in marched(job, plan, unread):
+        if pair is not None:
+            yield pair, record
+
+
+def marched(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair | None, Record | None]]:
+    """The walk, the listing and the state rows merged by path, filtered: a row whose
+    path is on neither side comes with no pair. The walk's errors go to the plan (and
+    their paths to `unread`)."""
     filters = job.options.filters
     # A pull without --delete only compares with the local tree: what its walk skips is
     # left alone, so a note; a key that lands there fails (or not) on its own.
@@ -108,14 +117,13 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
         span=job.key_range,
     )
     remotes: Iterable[RemoteObject] = _usable_remote(_listing(job), plan)
+    records: Iterable[Record] = job.state.records(job.scope, job.key_range)
     if filters:  # most syncs have none: skip a generator step per file
         locals_ = (f for f in locals_ if filters.accepts(f.rel))
         remotes = (r for r in remotes if filters.accepts(r.rel))
+        records = (r for r in records if filters.accepts(r.rel))
     pairs = march(locals_, remotes, _rel, _rel)
-    records = job.state.records(job.scope, job.key_range)
-    for pair, record in march(pairs, records, _pair_rel, _rel):
-        if pair is not None:
-            yield pair, record
+    return march(pairs, records, _pair_rel, _rel)
 
 
 def _listing(job: Job) -> Iterable[RemoteObject]:
