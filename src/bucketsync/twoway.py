@@ -72,6 +72,7 @@ def run_bisync(
         scope = state.scope(root, store.endpoint, remote.bucket, remote.prefix)
         push = Job(SyncPair("push", root, remote), opts, store, state, scope, stats)
         pull = Job(SyncPair("pull", root, remote), opts, store, state, scope, stats)
+        pull.keep_local_edits = True
         with _exclusive(push):
             report = _run(push, pull, mode)
     report.bytes_hashed = stats.bytes_hashed
