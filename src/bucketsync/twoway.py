@@ -257,10 +257,14 @@ def _delete_one(job: Job, action: Action) -> str | None:
 def _copies_kept(
     job: Job, report: Report, planned: BiPlanned, uploads: list[Action]
 ) -> list[Action]:
-    """Keep-both uploads whose remote version's copy landed; the others wait (reported)."""
+    """Keep-both uploads whose remote version's copy landed; the others wait (reported).
+    A copy that failed (a problem names it) did not land, whatever is at its name."""
     if not planned.copies:
         return uploads
-    missing = {path for copy, path in planned.copies.items() if _stat(job, copy) is None}
+    failed = {p.path for p in report.errors}
+    missing = {
+        path for copy, path in planned.copies.items() if copy in failed or _stat(job, copy) is None
+    }
     for path in sorted(missing):
         message = "not uploaded: the remote version's keep-both copy did not land (sync again)"
         report.errors.append(Problem(path, message))
@@ -269,9 +273,10 @@ def _copies_kept(
 
 def _upload_copies(push: Job, report: Report, done: Counter[str], planned: BiPlanned) -> None:
     """Keep-both copies that landed locally go up too (only where no object is)."""
+    failed = {p.path for p in report.errors}
     landed = []
     for copy in planned.copies:
-        local = _stat(push, copy)
+        local = _stat(push, copy) if copy not in failed else None
         if local is not None:
             landed.append(Action("upload", copy, "keep-both copy", local.size, local, None))
     _step(push, report, done, landed)
