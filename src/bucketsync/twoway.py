@@ -5,11 +5,12 @@ identical (see `threeway`): a change on one side goes to the other, deletes too;
 change on both sides to different content is a conflict, resolved by `conflict`.
 
 The engine runs one direction per job, so the plan is carried out in three steps
-by the ordinary executor: the uploads (push job; conditional on the object as
-listed), then the downloads and local deletes (pull job), then the uploads of
-keep-both copies. Remote deletes are sent one by one with ``If-Match`` (servers that
-ignore it delete anyway). Everything each step proved is recorded in the state
-database as it finishes, so a run cut short converges on the next.
+by the ordinary executor: the downloads and local deletes (pull job; each only while
+the local file is as walked), then the uploads (push job; conditional on the object
+as listed), then the uploads of keep-both copies. Remote deletes are sent one by one
+with ``If-Match`` (servers that ignore it delete anyway). Everything each step did is
+recorded in the state database as it finishes (an interrupted step too), so a run cut
+short converges on the next.
 """
 
 from __future__ import annotations

@@ -267,22 +267,18 @@ def _download(
     if known is None and record is not None and record.local_matches(local):
         known = record.crc64nvme
     path = target_path(job.root, local.rel)
-    digests = {"crc64nvme": known} if known else _hash_local(job, path)
+    if not known:
+        follow = job.options.follow_symlinks
+        digests = hash_file(path, ["crc64nvme"], job.cancel.check, follow_symlinks=follow)
+        job.stats.hashed(local.size)
+        known = digests["crc64nvme"]
     if local_file(local.rel, os.stat(path)).fingerprint != local.fingerprint:
         return PathCheck(local.rel, "unknown", "the local file changed while it was checked"), None
-    if digests["crc64nvme"] != theirs:
+    if known != theirs:
         return PathCheck(local.rel, "differ", "content differs (downloaded and hashed)"), None
     racy = is_racy(local, time.time_ns())
-    new = make_record(local, digests, remote.etag, remote.size, racy=racy)
+    new = make_record(local, {"crc64nvme": known}, remote.etag, remote.size, racy=racy)
     return PathCheck(local.rel, "same", "CRC64NVME of the downloaded bytes matches"), new
-
-
-def _hash_local(job: Job, path: Path) -> dict[str, str]:
-    digests = hash_file(
-        path, ["crc64nvme"], job.cancel.check, follow_symlinks=job.options.follow_symlinks
-    )
-    job.stats.hashed(os.stat(path).st_size)
-    return digests
 
 
 def _remote_crc64(job: Job, remote: RemoteObject) -> str | None:
