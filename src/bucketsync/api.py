@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 from . import guard
-from .errors import ListingOrderError, LocalFolderError
+from .errors import LocalFolderError
 from .job import Job, SyncSpec
 from .location import S3Location, parse_pair
 from .locking import folder_lock
 from .options import SIDE, SyncOptions
 from .plan import Plan
-from .planner import Planned, make_plan
+from .planner import Planned, make_plan, sorted_if_needed
 from .progress import Progress, shown
 from .report import Report, Stats
 from .result import RangeResult
@@ -155,12 +155,7 @@ def _plan(job: Job) -> Planned:
 def _planned(job: Job) -> Planned:
     """The plan of the job's key range (sorted in memory if the server does not sort)."""
     _check_root(job)
-    try:
-        return make_plan(job)
-    except ListingOrderError:
-        job.presorted = True
-        job.cancel.reset()  # set by the first plan's pool, to stop its checks
-        return make_plan(job)
+    return sorted_if_needed(job, make_plan)
 
 
 def run_range(job: Job) -> RangeResult:

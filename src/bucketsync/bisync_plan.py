@@ -14,20 +14,20 @@ from __future__ import annotations
 import os
 import time
 from collections import deque
-from collections.abc import Iterable, Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from collections.abc import Iterator
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
+from . import cancel
 from .checker import check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError, ListingOrderError, side_of
+from .errors import BucketsyncError, side_of
 from .hashing import hash_file
 from .job import Job
-from .march import march
 from .plan import Action, Note, Plan, Problem
-from .planner import _usable_remote
-from .stores.local import check_rel, local_file, target_path, walk
+from .planner import _pair_rel, marched, sorted_if_needed
+from .stores.local import check_rel, local_file, target_path
 from .threeway import ConflictMode, Verdict, classify, resolve
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
@@ -60,18 +60,14 @@ class Settled:
 
 def make_bi_plan(job: Job, mode: ConflictMode) -> BiPlanned:
     """The plan of a two-way sync (`job` is its push half: local is the source)."""
-    try:
-        return _make(job, mode)
-    except ListingOrderError:
-        job.presorted = True
-        return _make(job, mode)
+    return sorted_if_needed(job, lambda job: _make(job, mode))
 
 
 def _make(job: Job, mode: ConflictMode) -> BiPlanned:
     planned = BiPlanned(Plan(job.pair))
     window: deque[tuple[Pair, Record | None, Future[Settled]]] = deque()
     limit = job.options.jobs * 8
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-check") as pool:
         for (local, remote), record in _merged(job, planned):
             verdict = classify(local, remote, record)
             if verdict.outcome != "compare":
@@ -88,32 +84,9 @@ def _make(job: Job, mode: ConflictMode) -> BiPlanned:
 
 
 def _merged(job: Job, planned: BiPlanned) -> Iterator[tuple[Pair, Record | None]]:
-    plan, filters = planned.plan, job.options.filters
-
-    def problem(rel: str, message: str, is_error: bool) -> None:
-        if is_error:
-            planned.unread.append(rel)
-            plan.problems.append(Problem(rel, message))
-        else:
-            plan.warnings.append(Note(rel, message))
-
-    locals_: Iterable[LocalFile] = walk(
-        job.root,
-        problem,
-        follow_symlinks=job.options.follow_symlinks,
-        sweep=not job.options.dry_run,
-    )
-    listing = job.store.objects()
-    if job.presorted:
-        listing = iter(sorted(listing, key=lambda r: r.rel))
-    remotes: Iterable[RemoteObject] = _usable_remote(listing, plan)
-    records: Iterable[Record] = job.state.records(job.scope)
-    if filters:
-        locals_ = (f for f in locals_ if filters.accepts(f.rel))
-        remotes = (r for r in remotes if filters.accepts(r.rel))
-        records = (r for r in records if filters.accepts(r.rel))
-    pairs = march(locals_, remotes, _rel, _rel)
-    for pair, record in march(pairs, records, _pair_rel, _rel):
+    """The planner's merge of the walk, listing and rows; counts what each side showed,
+    and rows of paths on neither side (stale)."""
+    for pair, record in marched(job, planned.plan, planned.unread):
         if record is not None:
             planned.seen_records += 1
         if pair is None:
@@ -122,16 +95,6 @@ def _merged(job: Job, planned: BiPlanned) -> Iterator[tuple[Pair, Record | None]
         planned.seen_local += pair[0] is not None
         planned.seen_remote += pair[1] is not None
         yield pair, record
-
-
-def _rel(item: LocalFile | RemoteObject | Record) -> str:
-    return item.rel
-
-
-def _pair_rel(pair: Pair) -> str:
-    item = pair[0] if pair[0] is not None else pair[1]
-    assert item is not None
-    return item.rel
 
 
 def _compare(
@@ -164,7 +127,9 @@ def local_crc(job: Job, local: LocalFile) -> str | None:
     """The CRC64NVME of the local file as walked, or None if it changed or cannot be read."""
     path = target_path(job.root, local.rel)
     try:
-        digests = hash_file(path, {"crc64nvme"}, follow_symlinks=job.options.follow_symlinks)
+        digests = hash_file(
+            path, {"crc64nvme"}, job.cancel.check, follow_symlinks=job.options.follow_symlinks
+        )
         if local_file(local.rel, os.stat(path)).fingerprint != local.fingerprint:
             return None
     except OSError:

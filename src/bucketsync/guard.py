@@ -9,14 +9,12 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import replace
 
-from .entries import LocalFile, Record
-from .hashing import hash_file
+from .bisync_plan import local_crc
+from .entries import Record
 from .job import Job
 from .plan import Action, Note, Plan, Problem, Side
-from .stores.local import local_file, target_path
 from .threeway import conflict_reason
 
 
@@ -94,17 +92,5 @@ def _local_changed(job: Job, action: Action, record: Record) -> str:
         return "deleted"
     if record.local_matches(local):
         return ""
-    crc = (action.digests or {}).get("crc64nvme") or _crc(job, local)
+    crc = (action.digests or {}).get("crc64nvme") or local_crc(job, local)
     return "" if crc == record.crc64nvme else "edited"
-
-
-def _crc(job: Job, local: LocalFile) -> str | None:
-    path = target_path(job.root, local.rel)
-    try:
-        digests = hash_file(path, {"crc64nvme"}, follow_symlinks=job.options.follow_symlinks)
-        if local_file(local.rel, os.stat(path)).fingerprint != local.fingerprint:
-            return None  # changed while read: count it as changed
-    except OSError:
-        return None
-    job.stats.hashed(local.size)
-    return digests["crc64nvme"]

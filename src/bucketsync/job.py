@@ -52,6 +52,7 @@ class Job:
     cancel: Cancel = field(default_factory=Cancel)  # set by an interrupt; workers stop
     key_range: KeyRange = EVERYTHING
     ranges: int = 0  # as SyncSpec.ranges
+    keep_local_edits: bool = False  # bisync: a download leaves alone a file changed since the walk
 
     @property
     def spec(self) -> SyncSpec:

@@ -7,20 +7,34 @@ at a time; pairs that need a HEAD or a hash are checked on a bounded thread pool
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
+from typing import TypeVar
 
 from . import cancel, ranges
 from .checker import Checked, check
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError, side_of
+from .errors import BucketsyncError, ListingOrderError, side_of
 from .job import Job
 from .march import march
 from .plan import Action, ActionKind, Note, Plan, Problem, Side
 from .stores.local import check_rel, walk
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
+T = TypeVar("T")
+
+
+def sorted_if_needed(job: Job, make: Callable[[Job], T]) -> T:
+    """`make(job)`, which marches the listing; again with the listing sorted in memory
+    when the server does not sort it. The first try's thread pool, left by the error,
+    set the job's cancel flag to stop its checks: cleared, or the second try's stop too."""
+    try:
+        return make(job)
+    except ListingOrderError:
+        job.presorted = True
+        job.cancel.reset()
+        return make(job)
 
 
 @dataclass
@@ -73,6 +87,15 @@ def _see_shapes(
 
 
 def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Record | None]]:
+    for pair, record in marched(job, plan, unread):
+        if pair is not None:
+            yield pair, record
+
+
+def marched(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair | None, Record | None]]:
+    """The walk, the listing and the state rows merged by path, filtered: a row whose
+    path is on neither side comes with no pair. The walk's errors go to the plan (and
+    their paths to `unread`)."""
     filters = job.options.filters
     # A pull without --delete only compares with the local tree: what its walk skips is
     # left alone, so a note; a key that lands there fails (or not) on its own.
@@ -94,14 +117,13 @@ def _merged(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair, Rec
         span=job.key_range,
     )
     remotes: Iterable[RemoteObject] = _usable_remote(_listing(job), plan)
+    records: Iterable[Record] = job.state.records(job.scope, job.key_range)
     if filters:  # most syncs have none: skip a generator step per file
         locals_ = (f for f in locals_ if filters.accepts(f.rel))
         remotes = (r for r in remotes if filters.accepts(r.rel))
+        records = (r for r in records if filters.accepts(r.rel))
     pairs = march(locals_, remotes, _rel, _rel)
-    records = job.state.records(job.scope, job.key_range)
-    for pair, record in march(pairs, records, _pair_rel, _rel):
-        if pair is not None:
-            yield pair, record
+    return march(pairs, records, _pair_rel, _rel)
 
 
 def _listing(job: Job) -> Iterable[RemoteObject]:

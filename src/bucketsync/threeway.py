@@ -106,35 +106,19 @@ def classify(
         return _no_ancestor(local, remote)
     local_change = _local_change(local, record)
     remote_change = _remote_change(remote, record)
+
+    def verdict(outcome: Outcome, reason: str) -> Verdict:
+        return Verdict(outcome, reason, local_change=local_change, remote_change=remote_change)
+
     if local is None and remote is None:
-        return Verdict(
-            "forget",
-            "deleted on both sides",
-            local_change=local_change,
-            remote_change=remote_change,
-        )
+        return verdict("forget", "deleted on both sides")
     if local is None:  # deleted locally
         if not remote_change:
-            return Verdict(
-                "delete-remote",
-                "deleted locally",
-                local_change=local_change,
-                remote_change=remote_change,
-            )
-        return Verdict(
-            "conflict",
-            conflict_reason("deleted", remote_change),
-            local_change=local_change,
-            remote_change=remote_change,
-        )
+            return verdict("delete-remote", "deleted locally")
+        return verdict("conflict", conflict_reason("deleted", remote_change))
     if remote is None:  # deleted remotely
         if not local_change:
-            return Verdict(
-                "delete-local",
-                "deleted remotely",
-                local_change=local_change,
-                remote_change=remote_change,
-            )
+            return verdict("delete-local", "deleted remotely")
         return Verdict(
             "compare",
             "deleted remotely; the local file may have changed",
@@ -146,26 +130,12 @@ def classify(
             remote_change=remote_change,
         )
     if not local_change and not remote_change:
-        return Verdict(
-            "unchanged",
-            "unchanged since the last sync",
-            local_change=local_change,
-            remote_change=remote_change,
-        )
+        return verdict("unchanged", "unchanged since the last sync")
     if not remote_change:
-        return _compare(
-            "upload", "edited locally", local_change=local_change, remote_change=remote_change
-        )
+        return _compare("upload", "edited locally", local_change, remote_change)
     if not local_change:
-        return _compare(
-            "download", "edited remotely", local_change=local_change, remote_change=remote_change
-        )
-    return _compare(
-        "conflict",
-        conflict_reason("edited", "edited"),
-        local_change=local_change,
-        remote_change=remote_change,
-    )
+        return _compare("download", "edited remotely", local_change, remote_change)
+    return _compare("conflict", conflict_reason("edited", "edited"), local_change, remote_change)
 
 
 def _compare(
@@ -189,15 +159,7 @@ def _no_ancestor(local: LocalFile | None, remote: RemoteObject | None) -> Verdic
         return Verdict("download", "new remotely", remote_change="created")
     if local is None or remote is None:
         return Verdict("unchanged", "on neither side")
-    return Verdict(
-        "compare",
-        "compare content",
-        if_same="record",
-        if_differ="conflict",
-        differ_reason=conflict_reason("created", "created"),
-        local_change="created",
-        remote_change="created",
-    )
+    return _compare("conflict", conflict_reason("created", "created"), "created", "created")
 
 
 def _local_change(local: LocalFile | None, record: Record) -> str:

@@ -170,7 +170,10 @@ def _sender(job: Job, progress: Progress, written: dict[str, Written]) -> Send:
         remote = action.remote
         assert remote is not None
         reply = job.store.send_small_get(remote.key, remote.etag, when_done)
-        return Sent(reply, lambda: receive(job, action.path, remote, reply.response(), progress))
+        return Sent(
+            reply,
+            lambda: receive(job, action.path, remote, reply.response(), progress, action.local),
+        )
 
     def put(action: Action, when_done: Callable[[Reply], None]) -> Sent:
         path = target_path(job.root, action.path)
@@ -300,9 +303,18 @@ def transfer_one(job: Job, action: Action, progress: Progress) -> Record | None:
 # --- downloads ---------------------------------------------------------------------------
 
 
-def receive(job: Job, rel: str, remote: RemoteObject, response: Any, progress: Progress) -> Record:
+def receive(
+    job: Job,
+    rel: str,
+    remote: RemoteObject,
+    response: Any,
+    progress: Progress,
+    walked: LocalFile | None = None,
+) -> Record:
     """Land the body of a whole-object GET already sent (as `remote`) at rel, verified."""
-    return _land(job, rel, remote, lambda temp: _receive(job, remote, response, temp, progress))
+    return _land(
+        job, rel, remote, lambda temp: _receive(job, remote, response, temp, progress), walked
+    )
 
 
 def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> Record:
@@ -314,13 +326,18 @@ def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> 
             return _ranged_get(job, remote, temp, parts, progress)
         return _single_get(job, remote, temp, progress)
 
-    return _land(job, action.path, remote, fill)
+    return _land(job, action.path, remote, fill, action.local)
 
 
 def _land(
-    job: Job, rel: str, remote: RemoteObject, fill: Callable[[Temp], dict[str, str]]
+    job: Job,
+    rel: str,
+    remote: RemoteObject,
+    fill: Callable[[Temp], dict[str, str]],
+    walked: LocalFile | None = None,
 ) -> Record:
-    """Fill a temporary file, then rename it over rel: readers never see a torn file."""
+    """Fill a temporary file, then rename it over rel: readers never see a torn file.
+    With `job.keep_local_edits`, only while rel is still as walked (`walked`; None: absent)."""
     final = target_path(job.root, rel)
     prepare_parent(
         job.root, final, replace_links=job.options.follow_symlinks, ready=job.folders_ready
@@ -329,12 +346,28 @@ def _land(
     with temp_file(final) as temp:
         digests = fill(temp)
         os.utime(temp.fd if os.utime in os.supports_fd else temp.path, ns=(time.time_ns(), mtime))
+        if job.keep_local_edits:
+            _still_as_walked(job, final, rel, walked)
         temp.replace(final)
         st = os.fstat(temp.fd)
     job.stats.transferred(remote.size)
     # A write by someone else since the rename shows as a changed mtime: hash it next time.
     racy = st.st_mtime_ns != mtime
     return make_record(local_file(rel, st), digests, remote.etag, remote.size, racy=racy)
+
+
+def _still_as_walked(job: Job, path: Path, rel: str, walked: LocalFile | None) -> None:
+    """Raise PathConflict when a file was written or made at path since the walk."""
+    try:
+        now: LocalFile | None = local_file(
+            rel, os.stat(path, follow_symlinks=job.options.follow_symlinks)
+        )
+    except (FileNotFoundError, NotADirectoryError):
+        now = None
+    if (now.fingerprint if now else None) != (walked.fingerprint if walked else None):
+        raise errors.PathConflict(
+            f"{rel}: changed locally during the sync; left alone (sync again)"
+        )
 
 
 def _single_get(job: Job, remote: RemoteObject, temp: Temp, progress: Progress) -> dict[str, str]:
@@ -750,10 +783,14 @@ def _delete(job: Job, actions: list[Action], outcome: Outcome) -> None:
         return
     for action in actions:
         try:
+            if job.keep_local_edits:
+                _still_as_walked(job, target_path(job.root, action.path), action.path, action.local)
             remove_below(job.root, action.path)
             _deleted(outcome, action.path, None)
         except FileNotFoundError:
             _deleted(outcome, action.path, None)
+        except errors.PathConflict as e:
+            outcome.problems.append(Problem(action.path, str(e), "local"))
         except OSError as e:
             _deleted(outcome, action.path, e.strerror or str(e))
 

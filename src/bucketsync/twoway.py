@@ -5,11 +5,12 @@ identical (see `threeway`): a change on one side goes to the other, deletes too;
 change on both sides to different content is a conflict, resolved by `conflict`.
 
 The engine runs one direction per job, so the plan is carried out in three steps
-by the ordinary executor: the uploads (push job; conditional on the object as
-listed), then the downloads and local deletes (pull job), then the uploads of
-keep-both copies. Remote deletes are sent one by one with ``If-Match`` (servers that
-ignore it delete anyway). Everything each step proved is recorded in the state
-database as it finishes, so a run cut short converges on the next.
+by the ordinary executor: the downloads and local deletes (pull job; each only while
+the local file is as walked), then the uploads (push job; conditional on the object
+as listed), then the uploads of keep-both copies. Remote deletes are sent one by one
+with ``If-Match`` (servers that ignore it delete anyway). Everything each step did is
+recorded in the state database as it finishes (an interrupted step too), so a run cut
+short converges on the next.
 """
 
 from __future__ import annotations
@@ -18,11 +19,10 @@ import contextlib
 import os
 import time
 from collections import Counter
-from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-from . import errors, guard
+from . import cancel, errors, guard
 from .api import _readable, make_store
 from .bisync_plan import BiPlanned, make_bi_plan
 from .entries import LocalFile
@@ -73,6 +73,7 @@ def run_bisync(
         scope = state.scope(root, store.endpoint, remote.bucket, remote.prefix)
         push = Job(SyncPair("push", root, remote), opts, store, state, scope, stats)
         pull = Job(SyncPair("pull", root, remote), opts, store, state, scope, stats)
+        pull.keep_local_edits = True
         with _exclusive(push):
             report = _run(push, pull, mode)
     report.bytes_hashed = stats.bytes_hashed
@@ -176,16 +177,18 @@ def _step(
     actions: list[Action],
     skip: dict[str, str] | None = None,
 ) -> None:
-    """Carry out one direction's part of the plan with the ordinary executor; record it."""
+    """Carry out one direction's part of the plan with the ordinary executor; record what
+    it did, also when interrupted (the KeyboardInterrupt goes on once that is recorded)."""
     if not actions:
         return
     plan = Plan(job.pair, actions=actions)
     progress = Progress(plan.bytes, len(plan), job.options.progress)
+    outcome = Outcome()
     try:
-        outcome = execute(job, plan, progress)
+        execute(job, plan, progress, outcome)
     finally:
         progress.close()
-    _record(job, report, done, outcome, skip or {})
+        _record(job, report, done, outcome, skip or {})
 
 
 def _record(
@@ -228,7 +231,7 @@ def _delete_remote(job: Job, report: Report, done: Counter[str], actions: list[A
     """Delete objects, each only while it is the version listed (If-Match)."""
     if not actions:
         return
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-delete") as pool:
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-delete") as pool:
         results = list(pool.map(lambda a: _delete_one(job, a), actions))
     gone = [a.path for a, error in zip(actions, results, strict=True) if error is None]
     for action, error in zip(actions, results, strict=True):
@@ -255,10 +258,14 @@ def _delete_one(job: Job, action: Action) -> str | None:
 def _copies_kept(
     job: Job, report: Report, planned: BiPlanned, uploads: list[Action]
 ) -> list[Action]:
-    """Keep-both uploads whose remote version's copy landed; the others wait (reported)."""
+    """Keep-both uploads whose remote version's copy landed; the others wait (reported).
+    A copy that failed (a problem names it) did not land, whatever is at its name."""
     if not planned.copies:
         return uploads
-    missing = {path for copy, path in planned.copies.items() if _stat(job, copy) is None}
+    failed = {p.path for p in report.errors}
+    missing = {
+        path for copy, path in planned.copies.items() if copy in failed or _stat(job, copy) is None
+    }
     for path in sorted(missing):
         message = "not uploaded: the remote version's keep-both copy did not land (sync again)"
         report.errors.append(Problem(path, message))
@@ -267,9 +274,10 @@ def _copies_kept(
 
 def _upload_copies(push: Job, report: Report, done: Counter[str], planned: BiPlanned) -> None:
     """Keep-both copies that landed locally go up too (only where no object is)."""
+    failed = {p.path for p in report.errors}
     landed = []
     for copy in planned.copies:
-        local = _stat(push, copy)
+        local = _stat(push, copy) if copy not in failed else None
         if local is not None:
             landed.append(Action("upload", copy, "keep-both copy", local.size, local, None))
     _step(push, report, done, landed)

@@ -20,16 +20,17 @@ import os
 import time
 from collections import deque
 from collections.abc import Iterator
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass, fields
 from pathlib import Path
 from typing import Any
 
+from . import cancel
 from .api import make_store
 from .checker import check as check_pair
 from .checkreport import CheckReport, PathCheck, Status
 from .entries import LocalFile, Record, RemoteObject
-from .errors import BucketsyncError, ListingOrderError, LocalFolderError, UsageError
+from .errors import BucketsyncError, LocalFolderError, UsageError
 from .hashing import READ_SIZE, Hasher, hash_file
 from .job import Job
 from .location import parse_pair
@@ -50,7 +51,7 @@ from .options import (
     SyncOptions,
 )
 from .plan import Plan
-from .planner import merged
+from .planner import merged, sorted_if_needed
 from .report import Stats
 from .state import StateDB, is_racy, make_record
 from .stores.body import DirectBody
@@ -139,11 +140,7 @@ def check(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: A
     started = time.monotonic()
     with _open_job(src, dst, opts) as job:
         _check_root(job)
-        try:
-            paths, skipped = _run(job, opts)
-        except ListingOrderError:
-            job.presorted = True
-            paths, skipped = _run(job, opts)
+        paths, skipped = sorted_if_needed(job, lambda job: _run(job, opts))
     return CheckReport(
         source=job.pair.source,
         destination=job.pair.destination,
@@ -195,24 +192,20 @@ def _run(job: Job, opts: CheckOptions) -> tuple[list[PathCheck], list[tuple[str,
     limit = job.options.jobs * 8
     paths: list[PathCheck] = []
     records: list[Record] = []
-    with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-check") as pool:
-        try:
-            for (local, remote), record in merged(job, plan, unread):
-                if local is None or remote is None:
-                    window.append(_one_sided(job, local, remote))
-                elif record and record.local_matches(local) and record.remote_matches(remote):
-                    window.append(PathCheck(local.rel, "same", UNCHANGED))
-                else:
-                    window.append(pool.submit(_pair, job, opts, (local, remote), record))
-                while len(window) > limit:
-                    paths.append(_settled(window.popleft(), records))
-            while window:
+    # Left by an interrupt or a listing out of order: the queued checks are dropped, the
+    # running ones stop at their next read.
+    with cancel.pool(job.cancel, job.options.jobs, "bucketsync-check") as pool:
+        for (local, remote), record in merged(job, plan, unread):
+            if local is None or remote is None:
+                window.append(_one_sided(job, local, remote))
+            elif record and record.local_matches(local) and record.remote_matches(remote):
+                window.append(PathCheck(local.rel, "same", UNCHANGED))
+            else:
+                window.append(pool.submit(_pair, job, opts, (local, remote), record))
+            while len(window) > limit:
                 paths.append(_settled(window.popleft(), records))
-        except BaseException:  # an interrupt, a listing out of order: start nothing more
-            for slot in window:
-                if isinstance(slot, Future):
-                    slot.cancel()
-            raise
+        while window:
+            paths.append(_settled(window.popleft(), records))
     if not opts.no_state:
         job.state.save(job.scope, records)
     paths = _unreadable(paths, plan, unread)
@@ -274,20 +267,18 @@ def _download(
     if known is None and record is not None and record.local_matches(local):
         known = record.crc64nvme
     path = target_path(job.root, local.rel)
-    digests = {"crc64nvme": known} if known else _hash_local(job, path)
+    if not known:
+        follow = job.options.follow_symlinks
+        digests = hash_file(path, ["crc64nvme"], job.cancel.check, follow_symlinks=follow)
+        job.stats.hashed(local.size)
+        known = digests["crc64nvme"]
     if local_file(local.rel, os.stat(path)).fingerprint != local.fingerprint:
         return PathCheck(local.rel, "unknown", "the local file changed while it was checked"), None
-    if digests["crc64nvme"] != theirs:
+    if known != theirs:
         return PathCheck(local.rel, "differ", "content differs (downloaded and hashed)"), None
     racy = is_racy(local, time.time_ns())
-    new = make_record(local, digests, remote.etag, remote.size, racy=racy)
+    new = make_record(local, {"crc64nvme": known}, remote.etag, remote.size, racy=racy)
     return PathCheck(local.rel, "same", "CRC64NVME of the downloaded bytes matches"), new
-
-
-def _hash_local(job: Job, path: Path) -> dict[str, str]:
-    digests = hash_file(path, ["crc64nvme"], follow_symlinks=job.options.follow_symlinks)
-    job.stats.hashed(os.stat(path).st_size)
-    return digests
 
 
 def _remote_crc64(job: Job, remote: RemoteObject) -> str | None:
@@ -300,6 +291,7 @@ def _remote_crc64(job: Job, remote: RemoteObject) -> str | None:
     while n := body.readinto(view):
         hasher.update(view[:n])
         job.stats.transferred(n)
+        job.cancel.check()
     if hasher.bytes != remote.size:
         return None
     return hasher.values()["crc64nvme"]

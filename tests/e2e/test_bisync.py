@@ -513,6 +513,74 @@ def test_a_local_edit_during_the_run_is_not_replaced(
     assert code == 1 and _actions(report)["a"][0] == "conflict"
 
 
+def test_a_local_edit_while_the_download_runs_is_not_replaced(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The edit lands after the check before the downloads: the download's rename
+    must still leave it alone."""
+    from bucketsync import twoway
+
+    w = World(moto_s3, tmp_path / "L")
+    w.write("a", b"1")
+    w.write("b", b"2")
+    w.write("gone", b"3")
+    assert w.run()[0] == 0
+    w.put("a", b"remote edit")
+    w.put("b", b"remote edit")
+    w.put("new", b"remote new")
+    w.rm_remote("gone")
+    original = twoway._unchanged_locally
+
+    def racing(job: Any, report: Any, actions: Any) -> Any:
+        kept = original(job, report, actions)
+        w.write("a", b"local edit!")  # lands while the downloads run
+        w.write("new", b"a local file of the same name")
+        w.write("gone", b"edited, not to be deleted")
+        return kept
+
+    with monkeypatch.context() as patched:
+        patched.setattr(twoway, "_unchanged_locally", racing)
+        code, _ = w.run()
+    local = w.local()
+    assert code == 1 and local["a"] == b"local edit!", local
+    assert local["new"] == b"a local file of the same name" and local["b"] == b"remote edit"
+    assert local["gone"] == b"edited, not to be deleted"
+    code, report = w.run()
+    assert code == 1 and _actions(report)["a"][0] == "conflict"
+    assert _actions(report)["new"][0] == "conflict" and _actions(report)["gone"][0] == "conflict"
+
+
+def test_a_user_file_at_the_keep_both_name_loses_neither_version(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A file made at the copy's name while the run goes: the copy cannot land, so the
+    local version does not replace the remote one, and the user's file stays."""
+    from bucketsync import twoway
+
+    w = World(moto_s3, tmp_path / "L")
+    w.write("a.txt", b"1")
+    assert w.run()[0] == 0
+    w.write("a.txt", b"local edit")
+    w.put("a.txt", b"remote edit")
+    original = twoway._unchanged_locally
+    made: list[str] = []
+
+    def racing(job: Any, report: Any, actions: Any) -> Any:
+        kept = original(job, report, actions)
+        for action in kept:
+            if ".conflict-remote-" in action.path:
+                w.write(action.path, b"the user's own file")
+                made.append(action.path)
+        return kept
+
+    with monkeypatch.context() as patched:
+        patched.setattr(twoway, "_unchanged_locally", racing)
+        code, _ = w.run(conflict="keep-both")
+    assert code == 1 and made
+    assert w.remote()["a.txt"] == b"remote edit"
+    assert w.local()["a.txt"] == b"local edit" and w.local()[made[0]] == b"the user's own file"
+
+
 def test_hostile_keys_are_refused_one_by_one(moto_s3: S3Env, tmp_path: Path) -> None:
     w = World(moto_s3, tmp_path / "L")
     w.put("ok.txt", b"ok")

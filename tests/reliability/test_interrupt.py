@@ -21,7 +21,9 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
+import boto3
 import pytest
+from botocore.config import Config
 
 import bucketsync
 from faultproxy import FaultProxy, Faults
@@ -303,3 +305,83 @@ def test_the_api_raises_keyboard_interrupt_after_recording(
     assert report.downloaded == len(files) - len(landed)
     assert report.bytes_hashed == 0
     assert read_tree(dst) == files
+
+
+def test_an_interrupted_bisync_records_what_finished(
+    moto_s3: S3Env,
+    tmp_path: Path,
+    interrupter: Callable[[Callable[[], bool]], list[float]],
+) -> None:
+    """As a one-way sync: the downloads that landed are in the state database, so the
+    next bisync moves only the rest and hashes nothing."""
+    files, faults, jobs = small_case()
+    for rel, data in files.items():
+        moto_s3.put(f"p/{rel}", data)
+    dst = tmp_path / "dst"
+    with FaultProxy(moto_s3.endpoint_url, faults) as proxy:
+        sent = interrupter(lambda: len(read_tree(dst)) >= SMALL_LANDED)
+        with pytest.raises(KeyboardInterrupt):
+            bucketsync.bisync(
+                dst, moto_s3.url("p"), endpoint_url=proxy.endpoint_url, jobs=jobs, progress=False
+            )
+        assert time.monotonic() - sent[0] < STOP_WITHIN
+        landed = read_tree(dst)
+        assert 0 < len(landed) < len(files) and not temp_files(dst)
+        proxy.set_faults(Faults())
+        report = bucketsync.bisync(dst, moto_s3.url("p"), endpoint_url=proxy.endpoint_url)
+    assert report.downloaded == len(files) - len(landed)
+    assert report.bytes_hashed == 0
+    assert read_tree(dst) == files
+
+
+def test_an_interrupt_while_bisync_compares_drops_the_queued_checks(
+    moto_s3: S3Env,
+    tmp_path: Path,
+    interrupter: Callable[[Callable[[], bool]], list[float]],
+) -> None:
+    """Same-size files on both sides, no ancestor: each compare waits 1 s for its HEAD;
+    the compares queued behind the running two are dropped, nothing is changed."""
+    root = tmp_path / "d"
+    old = {f"f{i:02d}": b"old %02d" % i for i in range(40)}
+    write_tree(root, old)
+    for rel in old:
+        moto_s3.put(f"p/{rel}", b"new %s" % rel[1:].encode(), ChecksumAlgorithm="CRC64NVME")
+    with FaultProxy(moto_s3.endpoint_url, Faults(latency=1.0)) as proxy:
+        sent = interrupter(lambda: sum(m == "HEAD" for m, _, _ in proxy.log) >= 2)
+        with pytest.raises(KeyboardInterrupt):
+            bucketsync.bisync(
+                root, moto_s3.url("p"), endpoint_url=proxy.endpoint_url, jobs=2, progress=False
+            )
+        took = time.monotonic() - sent[0]
+    assert took < STOP_WITHIN, f"stopped {took:.1f} s after the interrupt"
+    assert read_tree(root) == old and not temp_files(root)
+
+
+def test_an_interrupted_check_download_stops_mid_stream(moto_s3: S3Env, tmp_path: Path) -> None:
+    """`check --download` streams an object with no usable checksum (SSE-KMS, put without
+    one) at 1 MB/s: Ctrl-C stops the stream, not the end of its 20 s."""
+    data = bytes(range(256)) * (20 * MIB // 256)
+    root = tmp_path / "d"
+    write_tree(root, {"big.bin": data})
+    server = moto_s3.server
+    boto3.client(
+        "s3",
+        endpoint_url=server.endpoint_url,
+        aws_access_key_id=server.access_key,
+        aws_secret_access_key=server.secret_key,
+        region_name=server.region,
+        config=Config(
+            s3={"addressing_style": "path"},
+            request_checksum_calculation="when_required",
+            response_checksum_validation="when_required",
+        ),
+    ).put_object(Bucket=moto_s3.bucket, Key="p/big.bin", Body=data, ServerSideEncryption="aws:kms")
+    with FaultProxy(moto_s3.endpoint_url, Faults(rate=1_000_000)) as proxy:
+        args = ("check", str(root), moto_s3.url("p"), "--download")
+        worker = start(moto_s3.env, *args, "--endpoint-url", proxy.endpoint_url)
+        wait_for(lambda: any(m == "GET" and "big.bin" in t for m, t, _ in proxy.log), worker)
+        time.sleep(1)
+        took, stderr = interrupt(worker, signal.SIGINT)
+    assert worker.returncode == 130, stderr
+    assert took < STOP_WITHIN, f"stopped {took:.1f} s after the signal"
+    assert read_tree(root) == {"big.bin": data} and not temp_files(root)

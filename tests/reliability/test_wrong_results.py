@@ -7,11 +7,15 @@ the bytes on disk and in the bucket.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 import bucketsync
+from bucketsync.entries import RemoteObject
+from bucketsync.keyrange import EVERYTHING, KeyRange
+from bucketsync.stores.s3 import S3Store
 from reliakit import (
     bucket_tree,
     cli,
@@ -290,3 +294,44 @@ def test_push_without_delete_keeps_both_on_s3(moto_s3: S3Env, tmp_path: Path, sh
     report = bucketsync.sync(src, moto_s3.url("p"), progress=False)
     assert report.ok and not report.plan.problems, report.errors
     assert bucket_tree(moto_s3, "p/") == {**remote, **local}
+
+
+# --- a server that does not sort its listing --------------------------------------------
+
+
+@pytest.fixture
+def unsorted_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The first listing comes back in reverse order (as from a server that does not sort
+    its keys); the sync then lists again and sorts in memory."""
+    real = S3Store.pages
+    listed: list[bool] = []
+
+    def pages(self: S3Store, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
+        objects = [obj for page in real(self, span) for obj in page]
+        if not listed:
+            objects.reverse()
+        listed.append(True)
+        yield objects
+
+    monkeypatch.setattr(S3Store, "pages", pages)
+
+
+@pytest.mark.parametrize("command", ["sync", "check", "bisync"])
+def test_an_unsorted_listing_with_pairs_to_hash_is_planned_again(
+    moto_s3: S3Env, tmp_path: Path, unsorted_once: None, command: str
+) -> None:
+    """The pairs' content is only known by hashing: the second plan must hash them, not
+    stop as if interrupted (the first plan's pool, left by the error, set the cancel flag)."""
+    root = tmp_path / "d"
+    write_tree(root, {f"f{i}": b"local %d" % i for i in range(5)})
+    for i in range(5):
+        moto_s3.put(f"p/f{i}", b"remot %d" % i)
+    if command == "sync":
+        report = bucketsync.sync(moto_s3.url("p"), root, progress=False)
+        assert report.downloaded == 5 and not report.errors
+        assert read_tree(root) == {f"f{i}": b"remot %d" % i for i in range(5)}
+    elif command == "check":
+        assert bucketsync.check(moto_s3.url("p"), root).differ == 5
+    else:
+        report = bucketsync.bisync(root, moto_s3.url("p"), progress=False)
+        assert report.conflicts == 5
