@@ -12,6 +12,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import time
@@ -53,6 +54,9 @@ def refresh(job: Job, rel: str, progress: bool | None) -> bool:
     not. A file compared as `sync` compares it is transferred with `transfer_one`'s
     own whole-file retries, not inside these.
     """
+    # A Mirror's job lives across calls: the folders checked by an earlier call may be
+    # gone or swapped for a link since, so each call checks them anew.
+    job = dataclasses.replace(job, folders_ready=set())
     for attempt in range(1, ATTEMPTS + 1):
         local = _stat(rel, target_path(job.root, rel))
         record = job.state.get(job.scope, rel)
