@@ -148,7 +148,9 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             raise IsADirectoryError(f"bucketsync://{path}: a bucket, not an object")
         mirror = self._mirror(bucket)
         if self._recently_checked(path):
-            return mirror.local / key
+            recent = mirror.local / key
+            if recent.is_file():  # a copy removed since its check is fetched again
+                return recent
         local = mirror.path(key)
         with self._checked_lock:
             self._checked[path] = time.monotonic()

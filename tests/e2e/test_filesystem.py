@@ -223,6 +223,20 @@ def test_open_costs_one_request_and_none_within_max_age(s3: S3Env) -> None:
     assert _sent(cached, lambda: cached.cat(f"{b}/data/a.csv")) == {}
 
 
+def test_a_copy_cleared_within_reuse_check_is_fetched_again(moto_s3: S3Env) -> None:
+    """The reuse window serves a check, not a file that is gone: a copy removed
+    (`Mirror.clear()`, a user's rm) right after a read is fetched again, not a
+    FileNotFoundError for an object that exists."""
+    import bucketsync
+
+    moto_s3.put("data/a.csv", CSV)
+    b = moto_s3.bucket
+    fs = _fs()  # reuse_check: 2 s
+    assert fs.cat(f"{b}/data/a.csv") == CSV
+    bucketsync.Mirror(f"s3://{b}/").clear()
+    assert fs.cat(f"{b}/data/a.csv") == CSV
+
+
 def test_pandas_reads(s3: S3Env) -> None:
     pd = pytest.importorskip("pandas")
     pytest.importorskip("pyarrow")
