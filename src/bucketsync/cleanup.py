@@ -12,12 +12,11 @@ from __future__ import annotations
 
 import os
 import stat
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .entries import Fingerprint, Record
-from .errors import KeptWarning, UnsafeKey
+from .errors import KeptWarning, UnsafeKey, warn
 from .hashing import hash_file
 from .state import StateDB
 from .stores.local import is_temp_name, local_file, target_path
@@ -93,8 +92,9 @@ def prune(cleared: Cleared, folder: Path, stop: Path) -> Cleared:
     return Cleared(tuple(removed), cleared.kept)
 
 
-def warn_kept(cleared: Cleared, root: Path, what: str, stacklevel: int = 1) -> None:
-    """A `KeptWarning` naming what the clean-up kept, and why (nothing if it kept nothing)."""
+def warn_kept(cleared: Cleared, root: Path, what: str) -> None:
+    """A `KeptWarning` naming what the clean-up kept, and why (nothing if it kept nothing),
+    about the caller's line."""
     count = len(cleared.kept)
     if not count:
         return
@@ -102,7 +102,7 @@ def warn_kept(cleared: Cleared, root: Path, what: str, stacklevel: int = 1) -> N
     more = f", and {count - SHOWN} more (listed in the result's `kept`)" if count > SHOWN else ""
     paths = "path" if count == 1 else "paths"
     message = f"{what} kept {count} {paths} in {_escape(str(root))}: {named}{more}"
-    warnings.warn(message, KeptWarning, stacklevel=stacklevel + 1)
+    warn(message, KeptWarning)
 
 
 def _settle(record: Record, tally: _Tally) -> None:
