@@ -16,7 +16,6 @@ import dataclasses
 import os
 import stat
 import time
-import warnings
 from pathlib import Path
 
 from . import errors
@@ -144,7 +143,7 @@ def _warn_conflict(
         " using the local copy (Mirror.sync(conflict=...) settles it)"
     )
     text = describe(local.rel, message, "local", job.pair)
-    warnings.warn(text, ConflictWarning, stacklevel=7)
+    errors.warn(text, ConflictWarning)  # about the user's line, however it got here
 
 
 def _local_change(local: LocalFile, remote: RemoteObject, record: Record | None) -> bool:

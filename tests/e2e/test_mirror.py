@@ -342,8 +342,9 @@ def test_a_local_edit_is_kept_when_the_server_copy_changed_too(s3: S3Env) -> Non
         f.write("local")
     os.utime(path, (1, 1))  # even older than what the server will hold: never replaced
     s3.put("k.txt", b"v2")
-    with pytest.warns(bucketsync.ConflictWarning, match="k.txt"):
+    with pytest.warns(bucketsync.ConflictWarning, match="k.txt") as caught:
         assert m.path("k.txt").read_bytes() == b"local"
+    assert caught[0].filename == __file__, "the warning points at the caller's line"
 
 
 def test_clear_deletes_the_copies_and_their_state(s3: S3Env) -> None:
