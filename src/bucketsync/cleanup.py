@@ -20,6 +20,7 @@ from .errors import KeptWarning, UnsafeKey, warn
 from .hashing import hash_file
 from .state import StateDB
 from .stores.local import is_temp_name, local_file, target_path
+from .text import printable
 
 UNCHANGED = "a synced copy, unchanged"
 FORCED = "changed since it was synced; removed by force=True"
@@ -101,7 +102,7 @@ def warn_kept(cleared: Cleared, root: Path, what: str) -> None:
     named = ", ".join(f"{_shown(p, root)} ({why})" for p, why in cleared.kept[:SHOWN])
     more = f", and {count - SHOWN} more (listed in the result's `kept`)" if count > SHOWN else ""
     paths = "path" if count == 1 else "paths"
-    message = f"{what} kept {count} {paths} in {_escape(str(root))}: {named}{more}"
+    message = f"{what} kept {count} {paths} in {printable(str(root))}: {named}{more}"
     warn(message, KeptWarning)
 
 
@@ -219,9 +220,4 @@ def _fingerprint(st: os.stat_result) -> Fingerprint:
 
 def _shown(path: Path, root: Path) -> str:
     text = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    return _escape(text or ".")
-
-
-def _escape(text: str) -> str:
-    """Control characters escaped, so a hostile name cannot drive the terminal."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return printable(text or ".")
