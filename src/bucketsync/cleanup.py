@@ -19,7 +19,7 @@ from .entries import Fingerprint, Record
 from .errors import KeptWarning, UnsafeKey, warn
 from .hashing import hash_file
 from .state import StateDB
-from .stores.local import is_temp_name, local_file, target_path
+from .stores.local import is_temp_name, local_file, remove_below, target_path
 from .text import printable
 
 UNCHANGED = "a synced copy, unchanged"
@@ -155,12 +155,13 @@ def _unchanged(record: Record, path: Path, st: os.stat_result) -> bool:
 
 
 def _remove(rel: str, path: Path, checked: Fingerprint, reason: str, tally: _Tally) -> None:
-    """Unlink path unless it changed since it was checked."""
+    """Unlink path unless it changed since it was checked (never through a folder swapped
+    for a symbolic link since: the check may have hashed for a while)."""
     try:
         if _fingerprint(os.lstat(path)) != checked:
             tally.keep(path, RACED)
             return
-        os.unlink(path)
+        remove_below(tally.root, rel)
     except FileNotFoundError:
         pass
     except OSError as e:
