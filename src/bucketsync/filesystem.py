@@ -400,7 +400,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
                 self._copy_out(rels[0], local)
             elif len(rels) == 1:
                 with Mirror(f"s3://{remote}/", local, **self._mirror_options()) as mirror:
-                    mirror.path(rels[0])
+                    mirror._pull_key(rels[0])  # the source wins, as in a sync
             else:
                 Path(local).mkdir(parents=True, exist_ok=True)
                 raise_failures(api.sync(f"s3://{remote}/", local, **self._filters(rels)))

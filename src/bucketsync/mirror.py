@@ -259,6 +259,16 @@ class Mirror:
         """
         return self._push_key(key)
 
+    def _pull_key(self, key: str) -> Path:
+        """`path()` that always checks, and where the server's copy wins over a local change."""
+        rel, job = _rel(key), self._open()
+        path = target_path(job.root, rel)
+        with key_lock(path):
+            if fresh.refresh(job, rel, self._sync_options.progress, overwrite=True):
+                with self._lock:
+                    self.downloads += 1
+        return path
+
     def _push_key(self, key: str) -> str | None:
         """Upload one local copy unless the server holds the same; the new ETag, or None."""
         rel, job = _rel(key), self._open()

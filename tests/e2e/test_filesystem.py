@@ -8,6 +8,7 @@ costs in requests.
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -187,6 +188,24 @@ def test_get_is_a_pull(s3: S3Env, tmp_path: Path) -> None:
     globbed = tmp_path / "globbed"
     fs.get(f"{b}/data/*.csv", str(globbed) + "/")
     assert sorted(p.name for p in globbed.iterdir()) == ["a.csv", "b.csv"]
+
+
+def test_get_of_one_file_replaces_a_different_local_file(moto_s3: S3Env, tmp_path: Path) -> None:
+    """A get of one file is a pull as a get of two is: the source wins. It was a
+    `Mirror.path()`, which keeps a newer local file as a change to push, silently."""
+    moto_s3.put("d/a.csv", b"remote-a")
+    moto_s3.put("d/b.csv", b"remote-b")
+    b = moto_s3.bucket
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (out / name).write_bytes(b"local!!!")
+        os.utime(out / name, (time.time() + 60, time.time() + 60))  # newer than the objects
+    fs = _fs()
+    fs.get(f"{b}/d/a.csv", str(out / "a.csv"))
+    fs.get([f"{b}/d/b.csv"], [str(out / "b.csv")])
+    assert (out / "a.csv").read_bytes() == b"remote-a"
+    assert (out / "b.csv").read_bytes() == b"remote-b"
 
 
 def test_put_is_a_push(s3: S3Env, tmp_path: Path) -> None:
