@@ -12,15 +12,15 @@ from __future__ import annotations
 
 import os
 import stat
-import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from .entries import Fingerprint, Record
-from .errors import KeptWarning, UnsafeKey
+from .errors import KeptWarning, UnsafeKey, warn
 from .hashing import hash_file
 from .state import StateDB
-from .stores.local import is_temp_name, local_file, target_path
+from .stores.local import is_temp_name, local_file, remove_below, target_path
+from .text import printable
 
 UNCHANGED = "a synced copy, unchanged"
 FORCED = "changed since it was synced; removed by force=True"
@@ -93,16 +93,17 @@ def prune(cleared: Cleared, folder: Path, stop: Path) -> Cleared:
     return Cleared(tuple(removed), cleared.kept)
 
 
-def warn_kept(cleared: Cleared, root: Path, what: str, stacklevel: int = 1) -> None:
-    """A `KeptWarning` naming what the clean-up kept, and why (nothing if it kept nothing)."""
+def warn_kept(cleared: Cleared, root: Path, what: str) -> None:
+    """A `KeptWarning` naming what the clean-up kept, and why (nothing if it kept nothing),
+    about the caller's line."""
     count = len(cleared.kept)
     if not count:
         return
     named = ", ".join(f"{_shown(p, root)} ({why})" for p, why in cleared.kept[:SHOWN])
     more = f", and {count - SHOWN} more (listed in the result's `kept`)" if count > SHOWN else ""
     paths = "path" if count == 1 else "paths"
-    message = f"{what} kept {count} {paths} in {_escape(str(root))}: {named}{more}"
-    warnings.warn(message, KeptWarning, stacklevel=stacklevel + 1)
+    message = f"{what} kept {count} {paths} in {printable(str(root))}: {named}{more}"
+    warn(message, KeptWarning)
 
 
 def _settle(record: Record, tally: _Tally) -> None:
@@ -154,12 +155,13 @@ def _unchanged(record: Record, path: Path, st: os.stat_result) -> bool:
 
 
 def _remove(rel: str, path: Path, checked: Fingerprint, reason: str, tally: _Tally) -> None:
-    """Unlink path unless it changed since it was checked."""
+    """Unlink path unless it changed since it was checked (never through a folder swapped
+    for a symbolic link since: the check may have hashed for a while)."""
     try:
         if _fingerprint(os.lstat(path)) != checked:
             tally.keep(path, RACED)
             return
-        os.unlink(path)
+        remove_below(tally.root, rel)
     except FileNotFoundError:
         pass
     except OSError as e:
@@ -219,9 +221,4 @@ def _fingerprint(st: os.stat_result) -> Fingerprint:
 
 def _shown(path: Path, root: Path) -> str:
     text = path.relative_to(root).as_posix() if path.is_relative_to(root) else str(path)
-    return _escape(text or ".")
-
-
-def _escape(text: str) -> str:
-    """Control characters escaped, so a hostile name cannot drive the terminal."""
-    return "".join(ch if ch.isprintable() else ascii(ch)[1:-1] for ch in text)
+    return printable(text or ".")

@@ -44,6 +44,7 @@ from .fsparts import (
     file_entry,
     folder_entry,
     groups,
+    listing_options,
     raise_failures,
     refuse_not_applicable,
     seconds,
@@ -55,8 +56,6 @@ from .mirror import Mirror
 from .stores.errors import translated
 from .stores.s3 import S3Store
 
-# fsspec's own options, for its listing cache; the rest are bucketsync's.
-FSSPEC_OPTIONS = ("use_listings_cache", "listings_expiry_time", "max_paths")
 LISTINGS_EXPIRY = 10.0  # seconds a listing answers ls/info/find (content is checked apart)
 REUSE_CHECK = 2.0  # seconds a check by this filesystem serves its further touches of a file
 _S3_PREFIXES = ("s3://", "s3a://")
@@ -95,7 +94,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         target = target_options(options)
         endpoint_url = endpoint_url or target.get("endpoint_url")
         profile = profile or target.get("profile")
-        listing = {name: options.pop(name) for name in FSSPEC_OPTIONS if name in options}
+        listing = listing_options(options)
         listing.setdefault("listings_expiry_time", LISTINGS_EXPIRY)
         super().__init__(**listing)
         refuse_not_applicable(options)
@@ -149,7 +148,9 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
             raise IsADirectoryError(f"bucketsync://{path}: a bucket, not an object")
         mirror = self._mirror(bucket)
         if self._recently_checked(path):
-            return mirror.local / key
+            recent = mirror.local / key
+            if recent.is_file():  # a copy removed since its check is fetched again
+                return recent
         local = mirror.path(key)
         with self._checked_lock:
             self._checked[path] = time.monotonic()
@@ -399,7 +400,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
                 self._copy_out(rels[0], local)
             elif len(rels) == 1:
                 with Mirror(f"s3://{remote}/", local, **self._mirror_options()) as mirror:
-                    mirror.path(rels[0])
+                    mirror._pull_key(rels[0])  # the source wins, as in a sync
             else:
                 Path(local).mkdir(parents=True, exist_ok=True)
                 raise_failures(api.sync(f"s3://{remote}/", local, **self._filters(rels)))

@@ -12,10 +12,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import stat
 import time
-import warnings
 from pathlib import Path
 
 from . import errors
@@ -45,19 +45,26 @@ def vouched(job: Job, rel: str, path: Path, since: float) -> bool:
     return local is not None and record.local_matches(local)
 
 
-def refresh(job: Job, rel: str, progress: bool | None) -> bool:
+def refresh(job: Job, rel: str, progress: bool | None, *, overwrite: bool = False) -> bool:
     """Make the local copy of rel current; True if it was downloaded.
+
+    A local change (a file the state database does not vouch for, newer than the
+    server's copy or changed since the last sync) is kept, unless `overwrite` (a pull
+    of this one file: the server's copy wins).
 
     A GET whose bytes did not arrive whole or verified is sent again (ATTEMPTS in all,
     each request with the retry policy's tries); a request that used up its tries is
     not. A file compared as `sync` compares it is transferred with `transfer_one`'s
     own whole-file retries, not inside these.
     """
+    # A Mirror's job lives across calls: the folders checked by an earlier call may be
+    # gone or swapped for a link since, so each call checks them anew.
+    job = dataclasses.replace(job, folders_ready=set())
     for attempt in range(1, ATTEMPTS + 1):
         local = _stat(rel, target_path(job.root, rel))
         record = job.state.get(job.scope, rel)
         if local is not None and (record is None or not record.local_matches(local)):
-            return _settle(job, local, record, progress)
+            return _settle(job, local, record, progress, overwrite)
         try:
             return _get(job, rel, record.etag if local and record else None, progress)
         except _RETRY as e:
@@ -98,16 +105,23 @@ def _get(job: Job, rel: str, etag: str | None, progress: bool | None) -> bool:
     return True
 
 
-def _settle(job: Job, local: LocalFile, record: Record | None, progress: bool | None) -> bool:
+def _settle(
+    job: Job, local: LocalFile, record: Record | None, progress: bool | None, overwrite: bool
+) -> bool:
     """Compare a local file the state database does not vouch for, as `sync` would."""
-    remote = job.store.stat(job.store.location.key(local.rel))
+    key = job.store.location.key(local.rel)
+    remote = job.store.stat(key)
     if remote is None:
+        if overwrite:
+            raise errors.ObjectNotFound(f"s3://{job.store.location.bucket}/{key}: no such object")
         return False  # a local file the server does not have (yet)
     checked = check(job, local, remote, record)
     _save(job, checked.record)
     if checked.verdict.same:
         return False
-    if record is not None:  # the ancestor: was the local copy changed since then?
+    if overwrite:
+        pass  # the server's copy wins
+    elif record is not None:  # the ancestor: was the local copy changed since then?
         crc = checked.digests.get("crc64nvme") or _crc(job, local)
         if crc != record.crc64nvme:
             if not record.remote_matches(remote):
@@ -140,7 +154,7 @@ def _warn_conflict(
         " using the local copy (Mirror.sync(conflict=...) settles it)"
     )
     text = describe(local.rel, message, "local", job.pair)
-    warnings.warn(text, ConflictWarning, stacklevel=7)
+    errors.warn(text, ConflictWarning)  # about the user's line, however it got here
 
 
 def _local_change(local: LocalFile, remote: RemoteObject, record: Record | None) -> bool:

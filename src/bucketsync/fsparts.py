@@ -8,17 +8,24 @@ from __future__ import annotations
 
 import os
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import IO, Any
 
 from . import api
 from .errors import TransferError, UsageError
 from .mirror import Mirror
+from .options import MAX_DELETE, WAIT, Check, shown
 from .report import Report, Stats
 
 # sync options that make no sense for single files, or that get/put decide themselves
 NOT_APPLICABLE = ("delete", "dry_run", "include", "exclude", "filter_rules")
+# fsspec's own options, for its listing cache; the rest are bucketsync's.
+FSSPEC_OPTIONS = ("use_listings_cache", "listings_expiry_time", "max_paths")
+LISTING_OPTIONS: dict[str, Check[Any]] = {
+    "listings_expiry_time": Check(WAIT.allowed, WAIT.convert, none="never expire"),
+    "max_paths": Check("an integer >= 0", MAX_DELETE.convert, none="no limit"),
+}
 
 
 class Upload:
@@ -146,21 +153,39 @@ def add_folders(
 def target_options(options: dict[str, Any]) -> dict[str, Any]:
     """The endpoint and profile of a chained ``bucketsync::s3://`` URL's s3fs options."""
     protocol = options.pop("target_protocol", None)
-    target = dict(options.pop("target_options", None) or {})
+    target = _mapping("target_options", options.pop("target_options", None))
     options.pop("fo", None)
     if protocol is None:
         return {}
     if protocol not in ("s3", "s3a"):
         raise UsageError(f"bucketsync:: chains only onto s3://, not {protocol}://")
-    client = target.get("client_kwargs") or {}
+    client = _mapping("client_kwargs", target.get("client_kwargs"))
     endpoint = target.get("endpoint_url") or client.get("endpoint_url")
     return {"endpoint_url": endpoint, "profile": target.get("profile")}
 
 
+def _mapping(name: str, value: Any) -> Mapping[str, Any]:
+    if value is None:
+        return {}
+    if not isinstance(value, Mapping):
+        raise UsageError(f"{name} must be a dict of s3fs options, not {shown(value)}")
+    return value
+
+
 def seconds(name: str, value: Any) -> float:
-    if isinstance(value, bool) or not isinstance(value, int | float) or value < 0:
-        raise UsageError(f"{name} must be a number of seconds >= 0, not {value!r}")
-    return float(value)
+    try:
+        return WAIT.convert(value)  # finite, >= 0
+    except (TypeError, ValueError, OverflowError):
+        raise UsageError(f"{name} must be a number of seconds >= 0, not {value!r}") from None
+
+
+def listing_options(options: dict[str, Any]) -> dict[str, Any]:
+    """fsspec's listing-cache options, taken out of options and checked."""
+    listing = {name: options.pop(name) for name in FSSPEC_OPTIONS if name in options}
+    for name, check in LISTING_OPTIONS.items():
+        if name in listing:
+            check(name, listing[name])
+    return listing
 
 
 def refuse_not_applicable(options: dict[str, Any]) -> None:

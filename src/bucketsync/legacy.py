@@ -133,11 +133,10 @@ class LocalObjectCache:
         ``force=True``); other files, such as other prefixes' copies, stay.
         Folders go once emptied, up to the cache folder.
         """
-        return self._close(force, stacklevel=4)
+        return self._close(force)
 
-    def _close(self, force: bool, stacklevel: int) -> Cleared:
-        """`close()`; its warning points `stacklevel` frames up from `Mirror._clear`."""
-        cleared = self._mirror._clear(force, stacklevel, what="close()")
+    def _close(self, force: bool) -> Cleared:
+        cleared = self._mirror._clear(force, what="close()")
         cleared = cleanup.prune(cleared, self._mirror.local, Path(self.path).absolute())
         self._mirror.close()
         return cleared
@@ -152,7 +151,7 @@ class LocalObjectCache:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        self._close(False, stacklevel=4)
+        self._close(False)
 
     def _rel(self, key: str) -> str:
         key = os.fspath(key)

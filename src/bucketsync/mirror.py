@@ -189,7 +189,7 @@ class Mirror:
         emptied. What was kept is named in a `KeptWarning`; the result lists what was
         removed and kept, with reasons.
         """
-        return self._clear(force, stacklevel=3, what="clear()")
+        return self._clear(force, what="clear()")
 
     def close(self) -> None:
         """Release the client and the state database (they reopen when needed)."""
@@ -226,14 +226,14 @@ class Mirror:
                 self._local = self._job.root
             return self._job
 
-    def _clear(self, force: bool, stacklevel: int, what: str) -> Cleared:
-        """`clear()`; its warning (about `what`) points `stacklevel` frames up from here."""
+    def _clear(self, force: bool, what: str) -> Cleared:
+        """`clear()`; its warning names `what`, and points at the caller's line."""
         if not isinstance(force, bool):
             raise UsageError(f"force must be True or False, not {force!r}")
         job = self._open()
         with folder_lock(job.root, self._sync_options.lock_timeout):
             cleared = cleanup.clean_up(job.root, job.state, job.scope, force=force)
-        cleanup.warn_kept(cleared, job.root, what, stacklevel)
+        cleanup.warn_kept(cleared, job.root, what)
         return cleared
 
     def _refresh(self, job: Job, rel: str, path: Path, offline: Offline) -> Path:
@@ -258,6 +258,16 @@ class Mirror:
         conditional on the object being as last seen. The new ETag, or None.
         """
         return self._push_key(key)
+
+    def _pull_key(self, key: str) -> Path:
+        """`path()` that always checks, and where the server's copy wins over a local change."""
+        rel, job = _rel(key), self._open()
+        path = target_path(job.root, rel)
+        with key_lock(path):
+            if fresh.refresh(job, rel, self._sync_options.progress, overwrite=True):
+                with self._lock:
+                    self.downloads += 1
+        return path
 
     def _push_key(self, key: str) -> str | None:
         """Upload one local copy unless the server holds the same; the new ETag, or None."""

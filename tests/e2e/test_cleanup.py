@@ -213,3 +213,15 @@ def test_the_warning_escapes_names_and_shortens_a_long_list(moto_s3: S3Env, tmp_
     assert "kept 13 paths" in message and "and 3 more" in message
     assert "evil\\x1b[2J\\nname.txt (not synced by this Mirror)" in message
     assert "\x1b" not in message and "\n" not in message
+
+
+def test_the_warning_tells_a_backslash_from_an_escape(moto_s3: S3Env, tmp_path: Path) -> None:
+    """As in all human output, a backslash shows as two: a file named ``a\\x1b`` (four
+    characters after the a) is not shown as one holding ESC."""
+    m = bucketsync.Mirror(moto_s3.url("p"), tmp_path / "m")
+    m.local.mkdir()
+    (m.local / "back\\x1b.txt").write_text("mine")
+    (m.local / "esc\x1b.txt").write_text("mine")
+    _, caught = _clear(m.clear)
+    [message] = _kept_warnings(caught)
+    assert "back\\\\x1b.txt (not synced" in message and "esc\\x1b.txt (not synced" in message

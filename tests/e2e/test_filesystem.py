@@ -8,6 +8,7 @@ costs in requests.
 from __future__ import annotations
 
 import io
+import os
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -189,6 +190,42 @@ def test_get_is_a_pull(s3: S3Env, tmp_path: Path) -> None:
     assert sorted(p.name for p in globbed.iterdir()) == ["a.csv", "b.csv"]
 
 
+def test_get_of_one_file_replaces_a_different_local_file(moto_s3: S3Env, tmp_path: Path) -> None:
+    """A get of one file is a pull as a get of two is: the source wins. It was a
+    `Mirror.path()`, which keeps a newer local file as a change to push, silently."""
+    moto_s3.put("d/a.csv", b"remote-a")
+    moto_s3.put("d/b.csv", b"remote-b")
+    b = moto_s3.bucket
+    out = tmp_path / "out"
+    out.mkdir()
+    for name in ("a.csv", "b.csv"):
+        (out / name).write_bytes(b"local!!!")
+        os.utime(out / name, (time.time() + 60, time.time() + 60))  # newer than the objects
+    fs = _fs()
+    fs.get(f"{b}/d/a.csv", str(out / "a.csv"))
+    fs.get([f"{b}/d/b.csv"], [str(out / "b.csv")])
+    assert (out / "a.csv").read_bytes() == b"remote-a"
+    assert (out / "b.csv").read_bytes() == b"remote-b"
+
+
+def test_a_read_after_put_sees_the_put_within_reuse_check(moto_s3: S3Env, tmp_path: Path) -> None:
+    """put() uploads from the user's folder, not the cached copy: the copy checked a
+    moment before is checked again, not served stale for reuse_check seconds."""
+    moto_s3.put("d/k.csv", b"old")
+    b = moto_s3.bucket
+    fs = _fs()  # reuse_check: 2 s
+    assert fs.cat(f"{b}/d/k.csv") == b"old"
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "k.csv").write_bytes(b"new, mine")
+    (mine / "other.csv").write_bytes(b"other")
+    fs.put(str(mine / "k.csv"), f"{b}/d/k.csv")
+    assert fs.cat(f"{b}/d/k.csv") == b"new, mine"
+    (mine / "k.csv").write_bytes(b"newer, two")
+    fs.put(str(mine) + "/", f"{b}/d/", recursive=True)
+    assert fs.cat(f"{b}/d/k.csv") == b"newer, two"
+
+
 def test_put_is_a_push(s3: S3Env, tmp_path: Path) -> None:
     source = tmp_path / "src"
     (source / "deep").mkdir(parents=True)
@@ -221,6 +258,20 @@ def test_open_costs_one_request_and_none_within_max_age(s3: S3Env) -> None:
     assert fs.cat(f"{b}/data/a.csv") == CSV.replace(b"10", b"99")
     cached = _fs(max_age=60)
     assert _sent(cached, lambda: cached.cat(f"{b}/data/a.csv")) == {}
+
+
+def test_a_copy_cleared_within_reuse_check_is_fetched_again(moto_s3: S3Env) -> None:
+    """The reuse window serves a check, not a file that is gone: a copy removed
+    (`Mirror.clear()`, a user's rm) right after a read is fetched again, not a
+    FileNotFoundError for an object that exists."""
+    import bucketsync
+
+    moto_s3.put("data/a.csv", CSV)
+    b = moto_s3.bucket
+    fs = _fs()  # reuse_check: 2 s
+    assert fs.cat(f"{b}/data/a.csv") == CSV
+    bucketsync.Mirror(f"s3://{b}/").clear()
+    assert fs.cat(f"{b}/data/a.csv") == CSV
 
 
 def test_pandas_reads(s3: S3Env) -> None:

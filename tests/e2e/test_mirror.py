@@ -135,6 +135,29 @@ def test_missing_object_and_unsafe_keys(s3: S3Env) -> None:
     assert not m.local.exists()
 
 
+def test_a_folder_removed_or_swapped_between_calls_is_checked_again(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    """A Mirror's folders are checked on every download, not once per Mirror: a folder
+    removed since (by clear() or a user) is made again, and one swapped for a symbolic
+    link to elsewhere is refused, with nothing written there."""
+    moto_s3.put("d/a.csv", b"v1")
+    m = bucketsync.Mirror(moto_s3.url(), tmp_path / "mirror")
+    assert m.path("d/a.csv").read_bytes() == b"v1"
+    bucketsync.Mirror(moto_s3.url(), tmp_path / "mirror").clear()
+    assert not (m.local / "d").exists()
+    assert m.path("d/a.csv").read_bytes() == b"v1"  # was FileNotFoundError on the temp file
+
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    (m.local / "d" / "a.csv").unlink()
+    (m.local / "d").rmdir()
+    (m.local / "d").symlink_to(outside)
+    with pytest.raises(bucketsync.UnsafeKey):
+        m.path("d/a.csv")
+    assert list(outside.iterdir()) == []
+
+
 def test_rclone_304_without_the_parser_fix_falls_back_to_head(rclone_s3: S3Env) -> None:
     rclone_s3.put("k.txt", b"x", ChecksumAlgorithm="CRC32")  # checksum headers on the 304
     m = bucketsync.Mirror(rclone_s3.url())
@@ -319,8 +342,9 @@ def test_a_local_edit_is_kept_when_the_server_copy_changed_too(s3: S3Env) -> Non
         f.write("local")
     os.utime(path, (1, 1))  # even older than what the server will hold: never replaced
     s3.put("k.txt", b"v2")
-    with pytest.warns(bucketsync.ConflictWarning, match="k.txt"):
+    with pytest.warns(bucketsync.ConflictWarning, match="k.txt") as caught:
         assert m.path("k.txt").read_bytes() == b"local"
+    assert caught[0].filename == __file__, "the warning points at the caller's line"
 
 
 def test_clear_deletes_the_copies_and_their_state(s3: S3Env) -> None:

@@ -49,6 +49,24 @@ def test_a_bad_option_is_a_usage_error_naming_it(options: dict[str, Any], named:
         fsspec.filesystem("bucketsync", skip_instance_cache=True, **options)
 
 
+@pytest.mark.parametrize(
+    ("options", "named"),
+    [
+        ({"reuse_check": 10**400}, "reuse_check"),
+        ({"reuse_check": float("nan")}, "reuse_check"),
+        ({"listings_expiry_time": "soon"}, "listings_expiry_time"),
+        ({"max_paths": "many"}, "max_paths"),
+        ({"target_protocol": "s3", "target_options": "x"}, "target_options"),
+        ({"target_protocol": "s3", "target_options": {"client_kwargs": 3}}, "client_kwargs"),
+    ],
+)
+def test_a_wrong_type_is_a_usage_error_not_a_crash(options: dict[str, Any], named: str) -> None:
+    """Each of these was a TypeError, ValueError, OverflowError or AttributeError from deep
+    inside (or, for NaN, accepted as "check every time")."""
+    with pytest.raises(bucketsync.UsageError, match=named):
+        fsspec.filesystem("bucketsync", skip_instance_cache=True, **options)
+
+
 def test_good_options_are_kept() -> None:
     fs = BucketsyncFileSystem(
         endpoint_url="http://127.0.0.1:9",
