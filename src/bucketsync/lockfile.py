@@ -35,9 +35,10 @@ from typing import Any
 
 from .atomic import AtomicFile
 from .entries import datetime_ns
-from .errors import MissingDependency, UsageError
+from .errors import MissingDependency, NotARegularFile, UsageError
 from .location import S3Location, parse_s3_url
 from .options import one_line, shown
+from .stores.local import open_regular
 
 FORMAT = "bucketsync-lock/1"
 MAX_TEXT = 1024  # characters of an ETag or a version id
@@ -146,9 +147,11 @@ class Lock:
     def load(cls, path: str | os.PathLike[str]) -> Lock:
         """Read and check a lockfile; `LockfileError` says in one line what is wrong."""
         name = one_line(os.fspath(path))
-        try:
-            with open(path, "rb") as f:
+        try:  # a FIFO would wait for a writer forever, a device could be endless
+            with open(open_regular(path, follow_symlinks=True), "rb") as f:
                 data = f.read()
+        except NotARegularFile as e:
+            raise LockfileError(f"{name}: cannot read the lockfile: not a regular file") from e
         except OSError as e:
             raise LockfileError(f"{name}: cannot read the lockfile: {e.strerror or e}") from e
         return cls.loads(data, name)

@@ -5,6 +5,7 @@ whatever its keys say (each goes through the same checks as a listed key)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -163,6 +164,33 @@ def test_cli_malformed_lockfile_exits_2_with_one_line(
         lines = done.stderr.strip().splitlines()
         assert len(lines) == 1 and lines[0].startswith("bucketsync: error:"), done.stderr
         assert says in lines[0]
+    assert not target.exists()
+
+
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_cli_lockfile_that_is_a_fifo_or_a_device_exits_2_at_once(
+    moto_s3: S3Env, tmp_path: Path, kind: str
+) -> None:
+    """`--lock` (and `--at`) naming a FIFO or a device: one error line, no wait for a
+    writer that never comes, no read of an endless device."""
+    if kind == "fifo":
+        lockfile = tmp_path / "data.lock"
+        os.mkfifo(lockfile)
+    else:
+        lockfile = Path("/dev/zero")
+    target = tmp_path / "t"
+    for command in ("sync", "diff"):
+        done = subprocess.run(
+            [BUCKETSYNC, command, moto_s3.url("p"), str(target), "--lock", str(lockfile)],
+            env=moto_s3.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot read the lockfile" in lines[0], done.stderr
     assert not target.exists()
 
 
