@@ -316,8 +316,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
+    from .lockfile import output_path
     from .snapshots import snapshot
 
+    output = None if args.output is None else output_path(args.output)  # before the listing
     lock = snapshot(
         args.url,
         checksums=args.checksums,
@@ -328,10 +330,10 @@ def _snapshot(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout,
         max_attempts=args.max_attempts,
     )
-    if args.output is None:
+    if output is None:
         sys.stdout.write(lock.dumps())
         return 0
-    path = lock.save(args.output)
+    path = lock.save(output)
     if not args.quiet:
         what = f"{len(lock)} object{'s' if len(lock) != 1 else ''}, {lock.size} B"
         _say("note", printable(f"wrote {path} ({what})"))
