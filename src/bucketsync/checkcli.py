@@ -12,20 +12,18 @@ import json
 import sys
 from typing import Any
 
-from . import options
+from . import cli
 from .checkreport import CheckReport
 from .compare import COMPARE_MODES
-from .options import DEFAULT_JOBS, MAX_ATTEMPTS, MAX_JOBS
 from .verify import check
 
 HELP = "compare SRC and DST path by path; change nothing (exit 1 unless all are the same)"
 
 
-def add_parser(commands: Any, rule: type[argparse.Action]) -> argparse.ArgumentParser:
-    """Add the `check` subcommand; `rule` collects --include and --exclude in order."""
+def add_parser(commands: Any) -> argparse.ArgumentParser:
+    """Add the `check` subcommand."""
     p: argparse.ArgumentParser = commands.add_parser("check", help=HELP, description=HELP)
-    p.add_argument("src", metavar="SRC", help="a local folder or s3://bucket/prefix")
-    p.add_argument("dst", metavar="DST", help="a local folder or s3://bucket/prefix")
+    cli.sides(p)
     p.add_argument(
         "--download",
         action="store_true",
@@ -37,27 +35,7 @@ def add_parser(commands: Any, rule: type[argparse.Action]) -> argparse.ArgumentP
         action="store_true",
         help="trust nothing recorded: hash every pair (the state database is not used)",
     )
-    for name, help_ in (
-        ("--include", "include paths matching this glob (repeatable; later rules win)"),
-        ("--exclude", "exclude paths matching this glob (repeatable; later rules win)"),
-    ):
-        p.add_argument(name, dest=name[2:], action=rule, metavar="PATTERN", help=help_)
-    p.add_argument(
-        "--jobs",
-        type=options.JOBS.flag,
-        default=DEFAULT_JOBS,
-        metavar="N",
-        help=f"parallel checks, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
-    )
-    p.add_argument(
-        "--endpoint-url",
-        type=options.URL.flag,
-        metavar="URL",
-        help="S3 endpoint, http:// or https:// (default: boto3's chain)",
-    )
-    p.add_argument(
-        "--profile", type=options.PROFILE.flag, metavar="NAME", help="AWS profile from the config"
-    )
+    cli.filter_flags(p)
     p.add_argument(
         "--compare",
         choices=COMPARE_MODES,
@@ -65,24 +43,7 @@ def add_parser(commands: Any, rule: type[argparse.Action]) -> argparse.ArgumentP
         help="how to decide two files are the same (default: content)",
     )
     p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
-    for name, default, help_ in (
-        ("--read-timeout", 60.0, "give up on a request after this long without data"),
-        ("--connect-timeout", 10.0, "give up connecting to the endpoint after this long"),
-    ):
-        p.add_argument(
-            name,
-            type=options.TIMEOUT.flag,
-            default=default,
-            metavar="SECONDS",
-            help=f"{help_} (default {default:g})",
-        )
-    p.add_argument(
-        "--max-attempts",
-        type=options.ATTEMPTS.flag,
-        default=5,
-        metavar="N",
-        help=f"tries per request, the first included (1 to {MAX_ATTEMPTS}, default 5)",
-    )
+    cli.client_flags(p, jobs="parallel checks")
     p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
     p.add_argument("--quiet", "-q", action="store_true", help="print nothing; the exit code tells")
     p.add_argument("--no-progress", action="store_true", help="accepted as in sync (no bar here)")
@@ -92,21 +53,7 @@ def add_parser(commands: Any, rule: type[argparse.Action]) -> argparse.ArgumentP
 
 def run(args: argparse.Namespace) -> int:
     """Run the check the arguments ask for, print it, and return the exit code."""
-    report = check(
-        args.src,
-        args.dst,
-        filter_rules=tuple(getattr(args, "filter_rules", None) or ()),
-        jobs=args.jobs,
-        endpoint_url=args.endpoint_url,
-        profile=args.profile,
-        compare=args.compare,
-        follow_symlinks=args.follow_symlinks,
-        read_timeout=args.read_timeout,
-        connect_timeout=args.connect_timeout,
-        max_attempts=args.max_attempts,
-        download=args.download,
-        no_state=args.no_state,
-    )
+    report = check(args.src, args.dst, **cli.options_of(args))
     show(report, as_json=args.json, quiet=args.quiet)
     return report.exit_code
 

@@ -55,30 +55,13 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sync = commands.add_parser("sync", help="make DST identical to SRC")
     _common(sync)
-    sync.add_argument("--dry-run", action="store_true", help="show what would be done; do nothing")
-    sync.add_argument(
-        "--lock-timeout",
-        type=options.WAIT.flag,
-        default=None,
-        metavar="SECONDS",
-        help="how long to wait while another sync of the folder runs (default: no limit)",
-    )
-    _max_delete(sync)
+    _changes(sync)
     _pins(sync, write=True)
     bisync = commands.add_parser(
         "bisync", help="two-way sync: take changes from both sides, report conflicts"
     )
     _common(bisync, two_way=True)
-    bisync.add_argument(
-        "--dry-run", action="store_true", help="show what would be done; do nothing"
-    )
-    bisync.add_argument(
-        "--lock-timeout",
-        type=options.WAIT.flag,
-        default=None,
-        metavar="SECONDS",
-        help="how long to wait while another sync of the folder runs (default: no limit)",
-    )
+    _changes(bisync)
     bisync.add_argument(
         "--conflict",
         choices=CONFLICT_MODES,
@@ -87,7 +70,6 @@ def _parser() -> argparse.ArgumentParser:
         " (that side wins), newer (the later time wins), keep-both (keep the remote"
         " version as NAME.conflict-remote-TIME.EXT)",
     )
-    _max_delete(bisync)
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
@@ -95,11 +77,20 @@ def _parser() -> argparse.ArgumentParser:
     _snapshot_parser(commands)
     from . import checkcli  # `check` lives in modules of its own
 
-    checkcli.add_parser(commands, _Rule)
+    checkcli.add_parser(commands)
     return parser
 
 
-def _max_delete(p: argparse.ArgumentParser) -> None:
+def _changes(p: argparse.ArgumentParser) -> None:
+    """The flags of a command that changes files: sync and bisync."""
+    p.add_argument("--dry-run", action="store_true", help="show what would be done; do nothing")
+    p.add_argument(
+        "--lock-timeout",
+        type=options.WAIT.flag,
+        default=None,
+        metavar="SECONDS",
+        help="how long to wait while another sync of the folder runs (default: no limit)",
+    )
     p.add_argument(
         "--max-delete",
         type=options.MAX_DELETE.flag,
@@ -133,9 +124,7 @@ def _snapshot_parser(commands: Any) -> None:
         default="auto",
         help="HEAD objects to pin their CRC64NVME: auto (when listed), all, none",
     )
-    for flag in ("--endpoint-url", "--profile", "--jobs", "--read-timeout", "--connect-timeout"):
-        snap.add_argument(flag, **_FLAGS[flag])
-    snap.add_argument("--max-attempts", **_FLAGS["--max-attempts"])
+    client_flags(snap, jobs="parallel requests")
     snap.add_argument("--quiet", "-q", action="store_true", help="print errors only")
     snap.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
 
@@ -145,31 +134,52 @@ def _common(p: argparse.ArgumentParser, two_way: bool = False) -> None:
         p.add_argument("src", metavar="LOCAL", help="a local folder (or s3://bucket/prefix)")
         p.add_argument("dst", metavar="URL", help="s3://bucket/prefix (or a local folder)")
     else:
-        p.add_argument("src", metavar="SRC", help="a local folder or s3://bucket/prefix")
-        p.add_argument("dst", metavar="DST", help="a local folder or s3://bucket/prefix")
+        sides(p)
         p.add_argument(
             "--delete", action="store_true", help="delete what is only on the destination"
         )
+    filter_flags(p)
     p.add_argument(
-        "--include",
-        dest="include",
-        action=_Rule,
-        metavar="PATTERN",
-        help="include paths matching this glob (repeatable; later rules win)",
+        "--compare",
+        choices=COMPARE_MODES,
+        default="content",
+        help="how to decide a file changed (default: content)",
     )
-    p.add_argument(
-        "--exclude",
-        dest="exclude",
-        action=_Rule,
-        metavar="PATTERN",
-        help="exclude paths matching this glob (repeatable; later rules win)",
-    )
+    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
+    client_flags(p, jobs="parallel transfers and checks")
+    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
+    p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
+
+
+def sides(p: argparse.ArgumentParser) -> None:
+    """SRC and DST, each a local folder or an S3 URL."""
+    p.add_argument("src", metavar="SRC", help="a local folder or s3://bucket/prefix")
+    p.add_argument("dst", metavar="DST", help="a local folder or s3://bucket/prefix")
+
+
+def filter_flags(p: argparse.ArgumentParser) -> None:
+    """--include and --exclude, collected in the order given (`filter_rules`)."""
+    for kind in ("include", "exclude"):
+        p.add_argument(
+            f"--{kind}",
+            dest=kind,
+            action=_Rule,
+            metavar="PATTERN",
+            help=f"{kind} paths matching this glob (repeatable; later rules win)",
+        )
+
+
+def client_flags(p: argparse.ArgumentParser, *, jobs: str) -> None:
+    """--jobs (`jobs` says what runs in parallel) and how to reach S3: endpoint,
+    profile, timeouts, attempts."""
     p.add_argument(
         "--jobs",
         type=options.JOBS.flag,
         default=DEFAULT_JOBS,
         metavar="N",
-        help=f"parallel transfers and checks, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
+        help=f"{jobs}, 1 to {MAX_JOBS} (default {DEFAULT_JOBS})",
     )
     p.add_argument(
         "--endpoint-url",
@@ -180,27 +190,17 @@ def _common(p: argparse.ArgumentParser, two_way: bool = False) -> None:
     p.add_argument(
         "--profile", type=options.PROFILE.flag, metavar="NAME", help="AWS profile from the config"
     )
-    p.add_argument(
-        "--compare",
-        choices=COMPARE_MODES,
-        default="content",
-        help="how to decide a file changed (default: content)",
-    )
-    p.add_argument("--follow-symlinks", action="store_true", help="follow symbolic links")
-    p.add_argument(
-        "--read-timeout",
-        type=options.TIMEOUT.flag,
-        default=60.0,
-        metavar="SECONDS",
-        help="give up on a request after this long without data (default 60)",
-    )
-    p.add_argument(
-        "--connect-timeout",
-        type=options.TIMEOUT.flag,
-        default=10.0,
-        metavar="SECONDS",
-        help="give up connecting to the endpoint after this long (default 10)",
-    )
+    for flag, default, give_up in (
+        ("--read-timeout", 60.0, "on a request after this long without data"),
+        ("--connect-timeout", 10.0, "connecting to the endpoint after this long"),
+    ):
+        p.add_argument(
+            flag,
+            type=options.TIMEOUT.flag,
+            default=default,
+            metavar="SECONDS",
+            help=f"give up {give_up} (default {default:g})",
+        )
     p.add_argument(
         "--max-attempts",
         type=options.ATTEMPTS.flag,
@@ -208,49 +208,38 @@ def _common(p: argparse.ArgumentParser, two_way: bool = False) -> None:
         metavar="N",
         help=f"tries per request, the first included (1 to {MAX_ATTEMPTS}, default 5)",
     )
-    p.add_argument("--json", action="store_true", help="print one JSON object on stdout")
-    p.add_argument("--quiet", "-q", action="store_true", help="print errors only")
-    p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--debug", action="store_true", help="log requests; show tracebacks")
 
 
-_FLAGS: dict[str, dict[str, Any]] = {
-    "--jobs": {"type": options.JOBS.flag, "default": DEFAULT_JOBS, "metavar": "N"},
-    "--endpoint-url": {"type": options.URL.flag, "metavar": "URL", "help": "S3 endpoint"},
-    "--profile": {"type": options.PROFILE.flag, "metavar": "NAME", "help": "AWS profile"},
-    "--read-timeout": {"type": options.TIMEOUT.flag, "default": 60.0, "metavar": "SECONDS"},
-    "--connect-timeout": {"type": options.TIMEOUT.flag, "default": 10.0, "metavar": "SECONDS"},
-    "--max-attempts": {"type": options.ATTEMPTS.flag, "default": 5, "metavar": "N"},
-}
+# The API's keyword arguments that are flags of the same name (each command has some).
+_PASSED = (
+    "delete",
+    "jobs",
+    "endpoint_url",
+    "profile",
+    "compare",
+    "follow_symlinks",
+    "read_timeout",
+    "connect_timeout",
+    "max_attempts",
+    "dry_run",
+    "lock_timeout",
+    "max_delete",
+    "conflict",
+    "lock",
+    "at",
+    "write_lock",
+    "download",
+    "no_state",
+)
 
 
-def _options(args: argparse.Namespace) -> dict[str, Any]:
-    options: dict[str, Any] = {
-        "filter_rules": tuple(getattr(args, "filter_rules", None) or ()),
-        "jobs": args.jobs,
-        "endpoint_url": args.endpoint_url,
-        "profile": args.profile,
-        "compare": args.compare,
-        "follow_symlinks": args.follow_symlinks,
-        "read_timeout": args.read_timeout,
-        "connect_timeout": args.connect_timeout,
-        "max_attempts": args.max_attempts,
-    }
-    if args.command != "bisync":
-        options["delete"] = args.delete
-    if args.command == "bisync":
-        options["conflict"] = args.conflict
+def options_of(args: argparse.Namespace) -> dict[str, Any]:
+    """The API's keyword arguments from the flags the command has."""
+    passed = {name: getattr(args, name) for name in _PASSED if hasattr(args, name)}
+    passed["filter_rules"] = tuple(getattr(args, "filter_rules", None) or ())
     if args.command in ("sync", "bisync"):
-        options["max_delete"] = args.max_delete
-        options["dry_run"] = args.dry_run
-        options["lock_timeout"] = args.lock_timeout
-        options["progress"] = False if (args.no_progress or args.quiet or args.json) else None
-    if args.command == "sync":
-        options["write_lock"] = args.write_lock
-    if args.command in ("sync", "diff"):
-        options["lock"] = args.lock
-        options["at"] = args.at
-    return options
+        passed["progress"] = False if (args.no_progress or args.quiet or args.json) else None
+    return passed
 
 
 class _PrintableFormatter(logging.Formatter):
@@ -296,15 +285,15 @@ def _run(args: argparse.Namespace) -> int:
         return checkcli.run(args)
     with _notices(not (args.quiet or args.json)):
         if args.command == "diff":
-            plan = api.diff(args.src, args.dst, **_options(args))
+            plan = api.diff(args.src, args.dst, **options_of(args))
             _show_plan(plan, args)
             if plan.problems:
                 return 1
             return 1 if args.exit_code and plan else 0
         if args.command == "bisync":
-            report = twoway.bisync(args.src, args.dst, **_options(args))
+            report = twoway.bisync(args.src, args.dst, **options_of(args))
         else:
-            report = api.sync(args.src, args.dst, **_options(args))
+            report = api.sync(args.src, args.dst, **options_of(args))
     if args.json:
         print(json.dumps(report.to_dict(), indent=1))
     else:
@@ -316,8 +305,10 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _snapshot(args: argparse.Namespace) -> int:
+    from .lockfile import output_path
     from .snapshots import snapshot
 
+    output = None if args.output is None else output_path(args.output)  # before the listing
     lock = snapshot(
         args.url,
         checksums=args.checksums,
@@ -328,10 +319,10 @@ def _snapshot(args: argparse.Namespace) -> int:
         connect_timeout=args.connect_timeout,
         max_attempts=args.max_attempts,
     )
-    if args.output is None:
+    if output is None:
         sys.stdout.write(lock.dumps())
         return 0
-    path = lock.save(args.output)
+    path = lock.save(output)
     if not args.quiet:
         what = f"{len(lock)} object{'s' if len(lock) != 1 else ''}, {lock.size} B"
         _say("note", printable(f"wrote {path} ({what})"))

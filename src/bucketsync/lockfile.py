@@ -27,6 +27,7 @@ import base64
 import binascii
 import json
 import os
+import stat
 from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
@@ -35,9 +36,10 @@ from typing import Any
 
 from .atomic import AtomicFile
 from .entries import datetime_ns
-from .errors import MissingDependency, UsageError
+from .errors import MissingDependency, NotARegularFile, UsageError
 from .location import S3Location, parse_s3_url
 from .options import one_line, shown
+from .stores.local import open_regular
 
 FORMAT = "bucketsync-lock/1"
 MAX_TEXT = 1024  # characters of an ETag or a version id
@@ -47,7 +49,32 @@ _HEADER = ("format", "bucket", "prefix", "endpoint", "created", "versioned", "en
 
 
 class LockfileError(UsageError):
-    """A lockfile that cannot be read, is malformed, or pins another bucket or prefix."""
+    """A lockfile that cannot be read or written, is malformed, or pins another bucket or
+    prefix."""
+
+
+def output_path(path: str | os.PathLike[str]) -> Path:
+    """Where a lockfile may be written: the path of a new file or of a regular one.
+
+    Anything else is a `LockfileError` in one line: a folder, a symbolic link, a FIFO
+    or a device (never replaced by a regular file), a path below a file. Checked before
+    a listing or a sync too, so that a bad path costs nothing.
+    """
+    name = one_line(os.fspath(path))
+    if not name:
+        raise LockfileError("the lockfile's path is empty")
+    target = Path(path).expanduser().absolute()
+    try:
+        mode = os.lstat(target).st_mode
+    except FileNotFoundError:
+        return target
+    except OSError as e:
+        raise LockfileError(f"{name}: cannot write the lockfile: {e.strerror or e}") from e
+    if not stat.S_ISREG(mode):
+        kinds = {stat.S_IFDIR: "a folder", stat.S_IFLNK: "a symbolic link"}
+        kind = kinds.get(stat.S_IFMT(mode), "a special file")
+        raise LockfileError(f"{name}: {kind}; a lockfile replaces only a regular file")
+    return target
 
 
 @dataclass(frozen=True)
@@ -136,19 +163,26 @@ class Lock:
         return "{\n" + "\n".join(lines) + "\n" + inner + "\n}\n"
 
     def save(self, path: str | os.PathLike[str]) -> Path:
-        """Write the lockfile atomically (a reader never sees half of it); its path."""
-        target = Path(path).expanduser().absolute()
-        with AtomicFile(target.parent, target, "w", encoding="utf-8") as f:
-            f.write(self.dumps())
+        """Write the lockfile atomically (a reader never sees half of it); its path.
+        Only a new file or a regular one is written (`output_path`)."""
+        target = output_path(path)
+        try:
+            with AtomicFile(target.parent, target, "w", encoding="utf-8") as f:
+                f.write(self.dumps())
+        except OSError as e:
+            name = one_line(os.fspath(path))
+            raise LockfileError(f"{name}: cannot write the lockfile: {e.strerror or e}") from e
         return target
 
     @classmethod
     def load(cls, path: str | os.PathLike[str]) -> Lock:
         """Read and check a lockfile; `LockfileError` says in one line what is wrong."""
         name = one_line(os.fspath(path))
-        try:
-            with open(path, "rb") as f:
+        try:  # a FIFO would wait for a writer forever, a device could be endless
+            with open(open_regular(path, follow_symlinks=True), "rb") as f:
                 data = f.read()
+        except NotARegularFile as e:
+            raise LockfileError(f"{name}: cannot read the lockfile: not a regular file") from e
         except OSError as e:
             raise LockfileError(f"{name}: cannot read the lockfile: {e.strerror or e}") from e
         return cls.loads(data, name)

@@ -27,7 +27,7 @@ from .cachedir import cache_dir, endpoint_host
 from .errors import UsageError
 from .job import Job
 from .location import S3Location, SyncPair, parse_pair, parse_s3_url
-from .lockfile import Lock, LockEntry, LockfileError, parse_time
+from .lockfile import Lock, LockEntry, LockfileError, output_path, parse_time
 from .options import S3_URL, SIDE, SyncOptions, shown
 from .plan import Plan
 from .report import Report, Stats
@@ -53,9 +53,15 @@ def wanted(options: dict[str, Any]) -> bool:
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
     """`api.sync` with lock=, at= or write_lock= (see there)."""
     lock, when, write_lock = (options.pop(name, None) for name in PIN_OPTIONS)
+    target = None if write_lock is None else _lock_path(write_lock)
     opts = api._options(options)
     started, started_at = time.monotonic(), time.time()
     with _job(src, dst, opts, lock, when) as (job, pinned), api._exclusive(job):
+        if target is not None and target.resolve().is_relative_to(job.root.resolve()):
+            raise UsageError(
+                f"write_lock {shown(str(target))} is inside the folder it would pin:"
+                " write it elsewhere"
+            )
         store = job.store
         assert isinstance(store, VersionStore)
         planned = api._plan(job)
@@ -66,14 +72,14 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
             if not store.pinned:
                 api._sweep(job, planned, report, started_at)
         api._finish(job, report, started)
-        if write_lock is not None and not opts.dry_run:
+        if target is not None and not opts.dry_run:
             failed = {p.path for p in report.errors}
             if store.pinned:
                 written = _lock_left(pinned, failed)
             else:
                 seen = dict(store.seen)
                 written = after_sync(store, seen, job.state, job.scope, failed, relist=job.push)
-            written.save(_lock_path(write_lock))
+            written.save(target)
     return report
 
 
@@ -151,7 +157,7 @@ def time_arg(when: Any) -> datetime:
 def _lock_path(path: Any) -> Path:
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise UsageError(f"write_lock must be a file path, not {shown(path)}")
-    return Path(path)
+    return output_path(path)
 
 
 def _lock_left(pinned: Lock | None, failed: set[str]) -> Lock:

@@ -5,6 +5,7 @@ whatever its keys say (each goes through the same checks as a listed key)."""
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,33 @@ def test_cli_malformed_lockfile_exits_2_with_one_line(
     assert not target.exists()
 
 
+@pytest.mark.parametrize("kind", ["fifo", "device"])
+def test_cli_lockfile_that_is_a_fifo_or_a_device_exits_2_at_once(
+    moto_s3: S3Env, tmp_path: Path, kind: str
+) -> None:
+    """`--lock` (and `--at`) naming a FIFO or a device: one error line, no wait for a
+    writer that never comes, no read of an endless device."""
+    if kind == "fifo":
+        lockfile = tmp_path / "data.lock"
+        os.mkfifo(lockfile)
+    else:
+        lockfile = Path("/dev/zero")
+    target = tmp_path / "t"
+    for command in ("sync", "diff"):
+        done = subprocess.run(
+            [BUCKETSYNC, command, moto_s3.url("p"), str(target), "--lock", str(lockfile)],
+            env=moto_s3.env,
+            capture_output=True,
+            text=True,
+            timeout=30,
+            check=False,
+        )
+        assert done.returncode == 2, done.stderr
+        lines = done.stderr.strip().splitlines()
+        assert len(lines) == 1 and "cannot read the lockfile" in lines[0], done.stderr
+    assert not target.exists()
+
+
 # --- hostile keys -------------------------------------------------------------------------
 
 
@@ -240,3 +268,74 @@ def test_no_lockfile_key_writes_outside(
         for p in target.rglob("*")
         if p.name != "escape"
     )
+
+
+# --- where a lockfile is written -------------------------------------------------------------
+
+
+def hostile_outputs(root: Path) -> dict[str, Path]:
+    """Paths a lockfile must not be written to, each next to what it must leave alone."""
+    root.mkdir()
+    (root / "folder").mkdir()
+    os.mkfifo(root / "fifo")
+    (root / "file").write_bytes(b"keep")
+    (root / "link").symlink_to(root / "file")
+    return {
+        "folder": root / "folder",
+        "fifo": root / "fifo",
+        "link": root / "link",
+        "below a file": root / "file" / "x.lock",
+    }
+
+
+def one_error_line(done: subprocess.CompletedProcess[str]) -> str:
+    assert done.returncode == 2, done.stderr
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("bucketsync: error:"), done.stderr
+    assert "unexpected" not in lines[0] and "--follow-symlinks" not in lines[0]
+    return lines[0]
+
+
+@pytest.mark.no_invariants("outside", reason="the test makes the paths it writes to")
+def test_hostile_output_paths_exit_2_before_any_work(moto_s3: S3Env, tmp_path: Path) -> None:
+    """snapshot -o and sync --write-lock: a folder, a FIFO, a symbolic link, a path below
+    a file are one error line and exit code 2, before anything is listed or moved, and
+    what is there is left as it was."""
+    moto_s3.put("p/a", b"data")
+    outputs = hostile_outputs(tmp_path / "o")
+    for name, path in outputs.items():
+        one_error_line(cli(moto_s3.env, "snapshot", moto_s3.url("p"), "-o", str(path)))
+        target = tmp_path / f"t-{name.replace(' ', '-')}"
+        done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(target), "--write-lock", str(path))
+        one_error_line(done)
+        assert not target.exists(), name
+    one_error_line(cli(moto_s3.env, "snapshot", moto_s3.url("p"), "-o", ""))
+    assert (tmp_path / "o" / "folder").is_dir() and not any((tmp_path / "o" / "folder").iterdir())
+    assert (tmp_path / "o" / "fifo").is_fifo()
+    assert (tmp_path / "o" / "link").is_symlink()
+    assert (tmp_path / "o" / "file").read_bytes() == b"keep"
+    with pytest.raises(LockfileError):
+        Lock.loads(json.dumps(document())).save(outputs["fifo"])
+    assert (tmp_path / "o" / "fifo").is_fifo()
+
+
+@pytest.mark.parametrize("direction", ["push", "pull"])
+def test_write_lock_inside_the_folder_is_refused_before_any_work(
+    moto_s3: S3Env, tmp_path: Path, direction: str
+) -> None:
+    """A lockfile written into the folder it pins would become part of it: a push's next
+    run would upload it (over a file of that name, here `a`), a pull's would delete it."""
+    local = tmp_path / "local"
+    local.mkdir()
+    (local / "a").write_bytes(b"mine")
+    moto_s3.put("p/b", b"theirs")
+    sides = [str(local), moto_s3.url("p")]
+    if direction == "pull":
+        sides.reverse()
+    for inside in (local / "a", local / "sub" / "x.lock"):
+        line = one_error_line(cli(moto_s3.env, "sync", *sides, "--write-lock", str(inside)))
+        assert "inside" in line
+    assert (
+        sorted(p.name for p in local.iterdir()) == ["a"] and (local / "a").read_bytes() == b"mine"
+    )
+    assert moto_s3.keys("p/") == ["p/b"]
