@@ -16,7 +16,6 @@ import contextlib
 import dataclasses
 import os
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -53,19 +52,11 @@ def wanted(options: dict[str, Any]) -> bool:
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
     """`api.sync` with lock=, at= or write_lock= (see there)."""
     lock, when, write_lock = (options.pop(name, None) for name in PIN_OPTIONS)
-    opts = api._options(options)
-    started, started_at = time.monotonic(), time.time()
-    with _job(src, dst, opts, lock, when) as (job, pinned), api._exclusive(job):
+    opts = SyncOptions.from_dict(options)
+    with _job(src, dst, opts, lock, when) as (job, pinned):
         store = job.store
         assert isinstance(store, VersionStore)
-        planned = api._plan(job)
-        report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
-        if not opts.dry_run:
-            api._make_root(job)
-            api._transfer(job, report)
-            if not store.pinned:
-                api._sweep(job, planned, report, started_at)
-        api._finish(job, report, started)
+        report = api.run_job(job, vouch=not store.pinned)
         if write_lock is not None and not opts.dry_run:
             failed = {p.path for p in report.errors}
             if store.pinned:
@@ -80,9 +71,9 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
 def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """`api.diff` with lock= or at=: what a pinned pull would do."""
     lock, when, _ = (options.pop(name, None) for name in PIN_OPTIONS)
-    opts = dataclasses.replace(api._options(options), dry_run=True)
+    opts = dataclasses.replace(SyncOptions.from_dict(options), dry_run=True)
     with _job(src, dst, opts, lock, when) as (job, _):
-        return api._plan(job).plan
+        return api.plan_job(job)
 
 
 @contextlib.contextmanager
@@ -181,7 +172,7 @@ def fetch_version(url: str, version: str, **options: Any) -> Path:
         raise UsageError(f"not the URL of an object (s3://bucket/key): {url!r}")
     check_rel(location.prefix)
     parent = S3Location(location.bucket, f"{folder}/" if folder else "")
-    opts = api._options(options)
+    opts = SyncOptions.from_dict(options)
     plain = api.make_store(parent, opts, Stats())
     entry = _head_version(plain, location.prefix, version)
     root = _versions_folder(plain.endpoint, location, version)
@@ -253,13 +244,13 @@ class MirrorPin:
     def lock(self, options: dict[str, Any]) -> Lock:
         if self._lock is None:
             assert self._when is not None
-            store = api.make_store(self.location, api._options(options), Stats())
+            store = api.make_store(self.location, SyncOptions.from_dict(options), Stats())
             self._lock = lock_at(store, self._when)
         return self._lock
 
     def folder(self, options: dict[str, Any]) -> Path:
         """The default folder: one per pinned content, apart from the current copies."""
-        store = api.make_store(self.location, api._options(options), Stats())
+        store = api.make_store(self.location, SyncOptions.from_dict(options), Stats())
         return folder_for(store.endpoint, self.lock(options))
 
     def pull(self, local: Path, options: dict[str, Any]) -> Report:

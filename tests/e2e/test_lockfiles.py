@@ -361,3 +361,27 @@ def test_write_lock_after_push_unversioned_rclone(rclone_s3: S3Env, tmp_path: Pa
     assert all(e.version_id is None and e.crc64nvme for e in lock) and not lock.versioned
     out = tmp_path / "out"
     assert bucketsync.sync(rclone_s3.url("p"), out, lock=lock).ok and tree(out) == FIRST
+
+
+@pytest.mark.no_invariants("outside", reason="--write-lock writes the lockfile asked for")
+def test_max_delete_holds_with_write_lock_and_lock(moto_s3: S3Env, tmp_path: Path) -> None:
+    """--max-delete withholds every delete of a pinned pull or a --write-lock push too
+    (those took their own path and deleted past the limit)."""
+    s3 = versioned(moto_s3)
+    put_all(s3, FIRST)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.csv").write_bytes(FIRST["a.csv"])
+    report = bucketsync.sync(
+        src, s3.url("p"), delete=True, max_delete=1, write_lock=tmp_path / "w.lock"
+    )
+    assert any("--max-delete 1" in e.error for e in report.errors), report.errors
+    assert sorted(s3.keys("p/")) == sorted("p/" + k for k in FIRST)
+    local = tmp_path / "l"
+    for rel, data in {**FIRST, "x": b"1", "y": b"2"}.items():
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+    lock = bucketsync.snapshot(s3.url("p"))
+    pulled = bucketsync.sync(s3.url("p"), local, lock=lock, delete=True, max_delete=1)
+    assert any("--max-delete 1" in e.error for e in pulled.errors), pulled.errors
+    assert (local / "x").exists() and (local / "y").exists()
