@@ -290,44 +290,11 @@ class VersionStore(S3Store):
             " versioned, so the pinned content cannot be fetched"
         )
 
-    # --- writes: keep the version each PUT made ---------------------------------------
+    # --- writes: keep the version each PUT made (`_native` is None: botocore's PUTs) ----
 
-    def put(self, key: str, body: bytes, crc64nvme: str, condition: Mapping[str, str]) -> str:
-        with translated(key):
-            response = self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ChecksumCRC64NVME=crc64nvme,
-                Metadata={METADATA_CRC64: crc64nvme},
-                **condition,
-            )
-        return self._wrote(key, len(body), crc64nvme, response)
-
-    def finish_multipart(
-        self,
-        key: str,
-        upload_id: str,
-        parts: list[dict[str, Any]],
-        crc64nvme: str,
-        condition: Mapping[str, str],
-    ) -> str:
-        with translated(key):
-            response = self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-                ChecksumCRC64NVME=crc64nvme,
-                ChecksumType="FULL_OBJECT",
-                **condition,
-            )
-        return self._wrote(key, -1, crc64nvme, response)
-
-    def _wrote(self, key: str, size: int, crc64nvme: str, response: Mapping[str, Any]) -> str:
-        etag = str(response.get("ETag") or "").strip('"')
-        version = _version_id(response.get("VersionId"))
-        self._see(Pin(key, size, etag, version, crc64nvme))
+    def _written(self, key: str, size: int, crc64nvme: str, response: Mapping[str, Any]) -> str:
+        etag = super()._written(key, size, crc64nvme, response)
+        self._see(Pin(key, size, etag, _version_id(response.get("VersionId")), crc64nvme))
         return etag
 
 
