@@ -16,6 +16,7 @@ import contextlib
 import dataclasses
 import os
 import re
+import stat
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
@@ -26,8 +27,8 @@ from .cachedir import cache_dir, endpoint_host
 from .errors import UsageError
 from .job import Job
 from .location import S3Location, SyncPair, parse_pair, parse_s3_url
-from .lockfile import Lock, LockEntry, LockfileError, parse_time
-from .options import S3_URL, SIDE, SyncOptions, shown
+from .lockfile import FORMAT, Lock, LockEntry, LockfileError, parse_time
+from .options import S3_URL, SIDE, SyncOptions, one_line, shown
 from .plan import Plan
 from .report import Report, Stats
 from .snapshots import after_sync, pins_of
@@ -53,18 +54,19 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     """`api.sync` with lock=, at= or write_lock= (see there)."""
     lock, when, write_lock = (options.pop(name, None) for name in PIN_OPTIONS)
     opts = SyncOptions.from_dict(options)
+    target = None if write_lock is None else _lock_path(write_lock)  # before anything moves
     with _job(src, dst, opts, lock, when) as (job, pinned):
         store = job.store
         assert isinstance(store, VersionStore)
         report = api.run_job(job, vouch=not store.pinned)
-        if write_lock is not None and not opts.dry_run:
+        if target is not None and not opts.dry_run:
             failed = {p.path for p in report.errors}
             if store.pinned:
                 written = _lock_left(pinned, failed)
             else:
                 seen = dict(store.seen)
                 written = after_sync(store, seen, job.state, job.scope, failed, relist=job.push)
-            written.save(_lock_path(write_lock))
+            written.save(target)
     return report
 
 
@@ -140,9 +142,28 @@ def time_arg(when: Any) -> datetime:
 
 
 def _lock_path(path: Any) -> Path:
+    """The path write_lock names, if the lockfile may be written there: nothing yet, or
+    a lockfile (rewritten); never a folder, a link or a file of other content."""
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise UsageError(f"write_lock must be a file path, not {shown(path)}")
-    return Path(path)
+    target = Path(os.fsdecode(path)).expanduser()
+    try:
+        mode = os.lstat(target).st_mode
+    except (FileNotFoundError, NotADirectoryError):
+        return target
+    except OSError as e:
+        raise UsageError(f"write_lock: {one_line(str(target))}: {e.strerror or e}") from e
+    head, what = b"", "is a folder, a link or a special file"
+    if stat.S_ISREG(mode):
+        what = "exists and is not a bucketsync lockfile"
+        with contextlib.suppress(OSError), open(target, "rb") as f:
+            head = f.read(4096)
+    if FORMAT.encode() not in head:
+        raise UsageError(
+            f"write_lock: {one_line(str(target))} {what}: not overwritten"
+            " (name a new file, or remove it first)"
+        )
+    return target
 
 
 def _lock_left(pinned: Lock | None, failed: set[str]) -> Lock:

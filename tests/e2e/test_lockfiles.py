@@ -385,3 +385,33 @@ def test_max_delete_holds_with_write_lock_and_lock(moto_s3: S3Env, tmp_path: Pat
     pulled = bucketsync.sync(s3.url("p"), local, lock=lock, delete=True, max_delete=1)
     assert any("--max-delete 1" in e.error for e in pulled.errors), pulled.errors
     assert (local / "x").exists() and (local / "y").exists()
+
+
+def test_write_lock_never_replaces_a_file_that_is_not_a_lockfile(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    """A --write-lock naming someone's data file (or a folder, or a bad value) is refused
+    before the sync moves anything; it used to be found out after, or overwritten."""
+    put_all(moto_s3, FIRST)
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"precious,1\n")
+    local = tmp_path / "l"
+    for bad in (data, tmp_path, 5, ""):
+        with pytest.raises(bucketsync.errors.UsageError) as caught:
+            bucketsync.sync(moto_s3.url("p"), local, write_lock=bad)
+        assert "write_lock" in str(caught.value), caught.value
+        assert not local.exists(), bad
+    assert data.read_bytes() == b"precious,1\n"
+    done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(local), "--write-lock", str(data))
+    assert done.returncode == 2 and "not a bucketsync lockfile" in done.stderr, done.stderr
+    assert data.read_bytes() == b"precious,1\n" and not local.exists()
+
+
+@pytest.mark.no_invariants("outside", reason="--write-lock writes the lockfile asked for")
+def test_write_lock_replaces_a_lockfile(moto_s3: S3Env, tmp_path: Path) -> None:
+    put_all(moto_s3, FIRST)
+    target = tmp_path / "w.lock"
+    bucketsync.snapshot(moto_s3.url("p")).save(target)
+    moto_s3.put("p/new.txt", b"new")
+    assert bucketsync.sync(moto_s3.url("p"), tmp_path / "l", write_lock=target).ok
+    assert "p/new.txt" in Lock.load(target)
