@@ -415,3 +415,21 @@ def test_write_lock_replaces_a_lockfile(moto_s3: S3Env, tmp_path: Path) -> None:
     moto_s3.put("p/new.txt", b"new")
     assert bucketsync.sync(moto_s3.url("p"), tmp_path / "l", write_lock=target).ok
     assert "p/new.txt" in Lock.load(target)
+
+
+@pytest.mark.parametrize("checksums", ["all", "none"])
+def test_a_pinned_version_deleted_is_an_error_for_that_file(
+    moto_s3: S3Env, tmp_path: Path, checksums: str
+) -> None:
+    """The version a lockfile pins is gone (deleted by version id) before the GET: that
+    file is an error saying so; the others are pulled; nothing stands at its path."""
+    s3 = versioned(moto_s3)
+    put_all(s3, FIRST)
+    lock = bucketsync.snapshot(s3.url("p"), checksums=checksums)
+    gone = lock.get("p/a.csv")
+    assert gone is not None and gone.version_id
+    s3.client.delete_object(Bucket=s3.bucket, Key="p/a.csv", VersionId=gone.version_id)
+    local = tmp_path / "l"
+    report = bucketsync.sync(s3.url("p"), local, lock=lock)
+    assert [(p.path, "no longer exists" in p.error) for p in report.errors] == [("a.csv", True)]
+    assert tree(local) == {k: v for k, v in FIRST.items() if k != "a.csv"}
