@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -433,3 +434,24 @@ def test_a_pinned_version_deleted_is_an_error_for_that_file(
     report = bucketsync.sync(s3.url("p"), local, lock=lock)
     assert [(p.path, "no longer exists" in p.error) for p in report.errors] == [("a.csv", True)]
     assert tree(local) == {k: v for k, v in FIRST.items() if k != "a.csv"}
+
+
+def test_latest_versions_listed_by_ranges_list_each_range_once(moto_s3: S3Env) -> None:
+    """A --write-lock pull listed in key ranges lists each range's versions, not the whole
+    prefix once per range; every key still comes once, in order, and is remembered."""
+    from bucketsync.keyrange import KeyRange
+    from bucketsync.ranges import ordered
+    from bucketsync.stores.versions import VersionStore
+
+    s3 = versioned(moto_s3)
+    keys = [f"k{n:04d}" for n in range(2100)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.client.put_object(Bucket=s3.bucket, Key="p/" + k), keys))
+    stats = Stats()
+    plain = api.make_store(
+        parse_s3_url(s3.url("p")), SyncOptions(endpoint_url=s3.endpoint_url), stats
+    )
+    store = VersionStore(plain)
+    listed = [o.rel for o in ordered(store, KeyRange().split([keys[999]]), 2)]
+    assert listed == keys and sorted(store.seen) == ["p/" + k for k in keys]
+    assert stats.requests.as_dict()["list"] == 3  # 1 page, then 2 (was 3 pages per range)

@@ -13,6 +13,7 @@ the version id each PUT answers with (for a lockfile of what a push wrote).
 
 from __future__ import annotations
 
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ from .errors import translated
 from .s3 import METADATA_CRC64, S3Store, remote_facts
 
 NULL_VERSION = "null"  # S3's version id of an object written while versioning was off
+_PAGE = 1000  # objects a page of the latest versions holds, as a ListObjectsV2 page
 
 
 class Pin(NamedTuple):
@@ -73,12 +75,16 @@ def _version_id(value: Any) -> str | None:
     return None if value in (None, "", NULL_VERSION) else str(value)
 
 
-def list_versions(store: S3Store) -> Iterator[Version]:
-    """Every version and delete marker below the store's prefix: keys in order, and
-    each key's versions newest first (as S3 lists them)."""
+def list_versions(store: S3Store, start_after: str = "") -> Iterator[Version]:
+    """Every version and delete marker below the store's prefix (of the keys after
+    `start_after`, relative): keys in order, each key's versions newest first (as S3
+    lists them). Pages are requested as they are read."""
     location = store.location
     paginator = store.client.get_paginator("list_object_versions")
-    pages = paginator.paginate(Bucket=store.bucket, Prefix=location.prefix)
+    kwargs = {"Bucket": store.bucket, "Prefix": location.prefix}
+    if start_after:
+        kwargs["KeyMarker"] = location.prefix + start_after
+    pages = paginator.paginate(**kwargs)
     with translated(str(location)):
         try:
             for page in pages:
@@ -164,50 +170,54 @@ class VersionStore(S3Store):
         super().__init__(store.connection, store.location)
         self.pinned = pins is not None
         self._pins = {p.key: p for p in pins or ()}
+        prefix = self.location.prefix
+        self._pinned_objects = [
+            RemoteObject(p.key[len(prefix) :], p.key, p.size, p.etag, p.last_modified_ns)
+            for p in sorted(self._pins.values(), key=lambda p: p.key)
+        ]
         self.seen: dict[str, Pin] = {}  # listed (unpinned) or written by a PUT
         self._seen_lock = threading.Lock()
 
     # --- listing -----------------------------------------------------------------------
 
     def pages(self, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
-        """The pinned (or latest, remembered) objects of `span`, as one page: the range
-        listing of a sync reads these, not the plain listing."""
-        yield [o for o in self.objects(span.lo or "") if not span.past(o.rel)]
-
-    def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
-        prefix = self.location.prefix
+        """The pinned objects of `span`, as one page; or the latest versions of `span`,
+        remembered, a page at a time (the range listing of a sync reads these)."""
         if self.pinned:
-            first = prefix + start_after
-            for pin in sorted(self._pins.values(), key=lambda p: p.key):
-                if not start_after or pin.key > first:
-                    yield RemoteObject(
-                        pin.key[len(prefix) :], pin.key, pin.size, pin.etag, pin.last_modified_ns
-                    )
+            yield [o for o in self._pinned_objects if o.rel in span]
             return
-        yield from self._listed(start_after)
+        yield from self._listed(span)
 
-    def _listed(self, start_after: str) -> Iterator[RemoteObject]:
-        """The latest versions, remembered; a plain listing if the server has none."""
+    def _listed(self, span: KeyRange) -> Iterator[list[RemoteObject]]:
+        """The latest versions of `span`; a plain listing if the server has none."""
         prefix = self.location.prefix
         try:
-            versions = list_versions(self)
+            versions = list_versions(self, span.lo or "")
             first = next(versions, None)
         except VersionsUnsupported:
-            plain = S3Store.pages(self, KeyRange(start_after or None))
-            for obj in (o for page in plain for o in page):
-                self._see(Pin(obj.key, obj.size, obj.etag, None, None, obj.last_modified_ns))
-                yield obj
+            for plain in S3Store.pages(self, span):
+                for obj in plain:
+                    self._see(Pin(obj.key, obj.size, obj.etag, None, None, obj.last_modified_ns))
+                yield plain
             return
-        chain = [first] if first is not None else []
-        for version in latest([*chain, *versions]):
+        page: list[RemoteObject] = []
+        for version in latest(itertools.chain([first] if first else [], versions)):
             rel = version.key[len(prefix) :]
-            if start_after and rel <= start_after:
+            if span.past(rel):
+                break
+            if rel not in span:  # a server that ignores KeyMarker
                 continue
             self._see(version.pin())
-            yield RemoteObject(
+            page.append(RemoteObject(
                 rel, version.key, version.size, version.etag, version.last_modified_ns,
                 version.checksum_algorithm,
-            )  # fmt: skip
+            ))  # fmt: skip
+            if span.reached(rel):
+                break  # not a request more than the range needs
+            if len(page) == _PAGE:
+                yield page
+                page = []
+        yield page
 
     def _see(self, pin: Pin) -> None:
         with self._seen_lock:
