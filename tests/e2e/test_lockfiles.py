@@ -436,14 +436,17 @@ def test_a_pinned_version_deleted_is_an_error_for_that_file(
     assert tree(local) == {k: v for k, v in FIRST.items() if k != "a.csv"}
 
 
-def test_latest_versions_listed_by_ranges_list_each_range_once(moto_s3: S3Env) -> None:
+@pytest.mark.parametrize("server", ["moto_s3", "localstack"])
+def test_latest_versions_listed_by_ranges_list_each_range_once(
+    server: str, request: pytest.FixtureRequest
+) -> None:
     """A --write-lock pull listed in key ranges lists each range's versions, not the whole
     prefix once per range; every key still comes once, in order, and is remembered."""
     from bucketsync.keyrange import KeyRange
     from bucketsync.ranges import ordered
     from bucketsync.stores.versions import VersionStore
 
-    s3 = versioned(moto_s3)
+    s3 = versioned(request.getfixturevalue(server))
     keys = [f"k{n:04d}" for n in range(2100)]
     with ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda k: s3.client.put_object(Bucket=s3.bucket, Key="p/" + k), keys))
