@@ -27,7 +27,7 @@ import base64
 import binascii
 import json
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -310,8 +310,3 @@ def _is_crc64(value: Any) -> bool:
         return len(base64.b64decode(value, validate=True)) == 8
     except (binascii.Error, ValueError):
         return False
-
-
-def entries_of(items: Sequence[LockEntry]) -> tuple[LockEntry, ...]:
-    """Entries sorted by key, as a Lock keeps them."""
-    return tuple(sorted(items, key=lambda e: e.key))

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import re
 import stat
@@ -22,20 +23,20 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import api
+from . import api, errors
 from .cachedir import cache_dir, endpoint_host
 from .errors import UsageError
 from .job import Job
-from .location import S3Location, SyncPair, parse_pair, parse_s3_url
-from .lockfile import FORMAT, Lock, LockEntry, LockfileError, parse_time
+from .location import S3Location, parse_pair, parse_s3_url
+from .lockfile import FORMAT, Lock, LockEntry, parse_time
 from .options import S3_URL, SIDE, SyncOptions, one_line, shown
 from .plan import Plan
 from .report import Report, Stats
-from .snapshots import after_sync, pins_of
+from .snapshots import after_sync, entry_of, pins_of
 from .snapshots import at as lock_at
 from .state import StateDB
-from .stores.local import check_rel
-from .stores.versions import Pin, VersionStore
+from .stores.local import check_rel, target_path
+from .stores.versions import Pin, VersionStore, head_version
 
 PIN_OPTIONS = ("lock", "at", "write_lock")
 _VERSION = re.compile(r"^[A-Za-z0-9._+=-]{1,1024}$")
@@ -205,18 +206,9 @@ def fetch_version(url: str, version: str, **options: Any) -> Path:
 
 
 def _head_version(store: Any, key: str, version: str) -> LockEntry:
-    from .stores.errors import translated
-    from .stores.s3 import remote_facts
-
-    with translated(f"s3://{store.bucket}/{key} (version {version})"):
-        response = store.client.head_object(
-            Bucket=store.bucket, Key=key, VersionId=version, ChecksumMode="ENABLED"
-        )
-    facts = remote_facts(response)
-    pin = Pin(key, int(response["ContentLength"]), facts.etag, version, facts.crc64nvme)
-    from .snapshots import entry_of
-
-    return entry_of(pin._replace(last_modified_ns=facts.last_modified_ns))
+    what = f"s3://{store.bucket}/{key} (version {version})"
+    facts, size = head_version(store, key, version, what)
+    return entry_of(Pin(key, size, facts.etag, version, facts.crc64nvme, facts.last_modified_ns))
 
 
 def _versions_folder(endpoint: str, location: S3Location, version: str) -> Path:
@@ -226,15 +218,11 @@ def _versions_folder(endpoint: str, location: S3Location, version: str) -> Path:
 
 def report_error(report: Report) -> Exception:
     problem = report.errors[0]
-    from . import errors
-
     return errors.TransferError(f"{problem.path}: {problem.error}")
 
 
 def folder_for(endpoint: str, lock: Lock) -> Path:
     """The default folder of a pinned Mirror: one per pinned content."""
-    import hashlib
-
     pins = "\n".join(f"{e.key}\0{e.etag}\0{e.version_id}" for e in lock)
     digest = hashlib.sha256(pins.encode()).hexdigest()[:16]
     folder = cache_dir() / endpoint_host(endpoint) / ".pinned" / lock.bucket
@@ -242,7 +230,7 @@ def folder_for(endpoint: str, lock: Lock) -> Path:
     return (folder.joinpath(*prefix.split("/")) if prefix else folder) / digest
 
 
-__all__ = ["LockfileError", "SyncPair", "diff", "fetch_version", "sync", "wanted"]
+__all__ = ["diff", "fetch_version", "sync", "wanted"]
 
 
 # --- a read-only Mirror of a pinned version -------------------------------------------------
@@ -282,13 +270,10 @@ class MirrorPin:
 
     def path(self, local: Path, rel: str, options: dict[str, Any]) -> Path:
         """The local copy of one pinned object, pulled (verified) on first use."""
-        from .errors import ObjectNotFound
-        from .stores.local import target_path
-
         lock = self.lock(options)
         entry = lock.get(lock.prefix + rel)
         if entry is None:
-            raise ObjectNotFound(f"{lock.url}{rel}: not in the lockfile")
+            raise errors.ObjectNotFound(f"{lock.url}{rel}: not in the lockfile")
         path = target_path(local, rel)
         if rel in self._ready and path.is_file():
             return path

@@ -150,6 +150,18 @@ def as_of(versions: Iterable[Version], when_ns: int) -> Iterator[Version]:
         yield chosen
 
 
+def head_version(
+    store: S3Store, key: str, version_id: str | None, what: str = ""
+) -> tuple[RemoteFacts, int]:
+    """One HEAD of a version (the current one for None): its facts and its size."""
+    kwargs: dict[str, Any] = {"Bucket": store.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+    if version_id is not None:
+        kwargs["VersionId"] = version_id
+    with translated(what or key):
+        response = store.client.head_object(**kwargs)
+    return remote_facts(response), int(response.get("ContentLength") or 0)
+
+
 def versioning_status(store: S3Store) -> str | None:
     """ "Enabled", "Suspended", or None: never enabled (or the server cannot tell)."""
     with translated(f"s3://{store.bucket}"):
