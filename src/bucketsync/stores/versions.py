@@ -13,6 +13,7 @@ the version id each PUT answers with (for a lockfile of what a push wrote).
 
 from __future__ import annotations
 
+import contextlib
 import itertools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
@@ -299,8 +300,22 @@ class VersionStore(S3Store):
             kwargs["VersionId"] = pin.version_id
         return kwargs
 
-    def _changed(self, pin: Pin) -> Any:
-        return _Changes(self, pin)
+    @contextlib.contextmanager
+    def _changed(self, pin: Pin) -> Iterator[None]:
+        """Around a pinned request: a failed condition or a missing object or version is
+        `Changed`, with a message that says the lockfile no longer describes the object."""
+        try:
+            with translated(pin.key):
+                yield
+        except (errors.RemoteChanged, errors.ObjectNotFound) as e:
+            gone = isinstance(e, errors.ObjectNotFound)
+            if pin.version_id is not None:
+                raise Changed(
+                    f"{pin.key}: version {pin.version_id} of the lockfile"
+                    f" {'no longer exists' if gone else 'has another ETag'}"
+                ) from e
+            why = "deleted" if gone else "its ETag is no longer the pinned one"
+            raise self._changed_error(pin, why) from e
 
     def _changed_error(self, pin: Pin, why: str) -> Changed:
         if pin.version_id is not None:
@@ -318,28 +333,3 @@ class VersionStore(S3Store):
         etag = super()._written(key, size, crc64nvme, response)
         self._see(Pin(key, size, etag, _version_id(response.get("VersionId")), crc64nvme))
         return etag
-
-
-class _Changes:
-    """Around a pinned request: a failed condition or a missing object or version is
-    `Changed`, with a message that says the lockfile no longer describes the object."""
-
-    def __init__(self, store: VersionStore, pin: Pin) -> None:
-        self.store, self.pin = store, pin
-        self._inner = translated(pin.key)
-
-    def __enter__(self) -> None:
-        self._inner.__enter__()
-
-    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
-        try:
-            return bool(self._inner.__exit__(kind, value, tb))
-        except (errors.RemoteChanged, errors.ObjectNotFound) as e:
-            gone = isinstance(e, errors.ObjectNotFound)
-            if self.pin.version_id is not None:
-                raise Changed(
-                    f"{self.pin.key}: version {self.pin.version_id} of the lockfile"
-                    f" {'no longer exists' if gone else 'has another ETag'}"
-                ) from e
-            why = "deleted" if gone else "its ETag is no longer the pinned one"
-            raise self.store._changed_error(self.pin, why) from e
