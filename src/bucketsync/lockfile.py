@@ -35,7 +35,7 @@ from typing import Any
 
 from .atomic import AtomicFile
 from .entries import datetime_ns
-from .errors import MissingDependency, UsageError
+from .errors import BucketsyncError, MissingDependency, UsageError
 from .location import S3Location, parse_s3_url
 from .options import one_line, shown
 
@@ -138,8 +138,13 @@ class Lock:
     def save(self, path: str | os.PathLike[str]) -> Path:
         """Write the lockfile atomically (a reader never sees half of it); its path."""
         target = Path(path).expanduser().absolute()
-        with AtomicFile(target.parent, target, "w", encoding="utf-8") as f:
-            f.write(self.dumps())
+        try:
+            with AtomicFile(target.parent, target, "w", encoding="utf-8") as f:
+                f.write(self.dumps())
+        except BucketsyncError:
+            raise
+        except OSError as e:
+            raise unwritable(target, e) from e
         return target
 
     @classmethod
@@ -186,6 +191,11 @@ class Lock:
 
     def __repr__(self) -> str:
         return f"<Lock {self.url} at {format_time(self.created)}: {len(self)} objects>"
+
+
+def unwritable(path: Path, e: OSError) -> LockfileError:
+    """The one-line error of a lockfile that cannot be written at `path`."""
+    return LockfileError(f"{one_line(str(path))}: cannot write the lockfile: {e.strerror or e}")
 
 
 def format_time(when: datetime) -> str:

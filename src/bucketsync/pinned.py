@@ -28,7 +28,7 @@ from .cachedir import cache_dir, endpoint_host
 from .errors import UsageError
 from .job import Job
 from .location import S3Location, parse_pair, parse_s3_url
-from .lockfile import FORMAT, Lock, LockEntry, parse_time
+from .lockfile import FORMAT, Lock, LockEntry, parse_time, unwritable
 from .options import S3_URL, SIDE, SyncOptions, one_line, shown
 from .plan import Plan
 from .report import Report, Stats
@@ -150,10 +150,10 @@ def _lock_path(path: Any) -> Path:
     target = Path(os.fsdecode(path)).expanduser()
     try:
         mode = os.lstat(target).st_mode
-    except (FileNotFoundError, NotADirectoryError):
+    except FileNotFoundError:
         return target
-    except OSError as e:
-        raise UsageError(f"write_lock: {one_line(str(target))}: {e.strerror or e}") from e
+    except OSError as e:  # a file in the way of its folder, say
+        raise unwritable(target, e) from e
     head, what = b"", "is a folder, a link or a special file"
     if stat.S_ISREG(mode):
         what = "exists and is not a bucketsync lockfile"
