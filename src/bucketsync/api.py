@@ -64,9 +64,16 @@ def run_sync(
 
 def run(spec: SyncSpec, *, spare_changed: bool = False) -> Report:
     """Carry out a sync described as data (`sync` with the spec's sides and options)."""
-    opts = spec.options
+    with open_resources(spec) as job:
+        return run_job(job, spare_changed=spare_changed)
+
+
+def run_job(job: Job, *, spare_changed: bool = False, vouch: bool = True) -> Report:
+    """Carry out the sync of an open job (its own store, state and scope: a pinned pull's
+    `VersionStore`, say); `vouch` False leaves the scope's `max_age` stamp alone."""
+    opts = job.options
     started, started_at = time.monotonic(), time.time()
-    with open_resources(spec) as job, _exclusive(job):
+    with _exclusive(job):
         planned = _plan(job)
         if spare_changed:
             guard.spare_changed(job, planned.plan)
@@ -75,7 +82,8 @@ def run(spec: SyncSpec, *, spare_changed: bool = False) -> Report:
         if not opts.dry_run:
             _make_root(job)
             _transfer(job, report)
-            _sweep(job, planned, report, started_at)
+            if vouch:
+                _sweep(job, planned, report, started_at)
         _finish(job, report, started)
     return report
 
@@ -95,7 +103,12 @@ def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
         return pinned.diff(src, dst, **options)
     opts = dataclasses.replace(_options(options), dry_run=True)
     with open_job(src, dst, opts) as job:
-        return _plan(job).plan
+        return plan_job(job)
+
+
+def plan_job(job: Job) -> Plan:
+    """The plan of an open job's sync (a diff): what it would do, moving nothing."""
+    return _plan(job).plan
 
 
 def _options(options: dict[str, Any]) -> SyncOptions:

@@ -28,7 +28,7 @@ import binascii
 import json
 import os
 import stat
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Iterator, Mapping
 from dataclasses import asdict, dataclass, field
 from datetime import datetime, timezone
 from pathlib import Path
@@ -222,6 +222,11 @@ class Lock:
         return f"<Lock {self.url} at {format_time(self.created)}: {len(self)} objects>"
 
 
+def unwritable(path: Path, e: OSError) -> LockfileError:
+    """The one-line error of a lockfile that cannot be written at `path`."""
+    return LockfileError(f"{one_line(str(path))}: cannot write the lockfile: {e.strerror or e}")
+
+
 def format_time(when: datetime) -> str:
     """ISO 8601 in UTC with microseconds and a Z."""
     return when.astimezone(timezone.utc).strftime("%Y-%m-%dT%H:%M:%S.%fZ")
@@ -344,8 +349,3 @@ def _is_crc64(value: Any) -> bool:
         return len(base64.b64decode(value, validate=True)) == 8
     except (binascii.Error, ValueError):
         return False
-
-
-def entries_of(items: Sequence[LockEntry]) -> tuple[LockEntry, ...]:
-    """Entries sorted by key, as a Lock keeps them."""
-    return tuple(sorted(items, key=lambda e: e.key))

@@ -14,28 +14,28 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import hashlib
 import os
 import re
-import time
 from collections.abc import Iterator
 from datetime import datetime
 from pathlib import Path
 from typing import Any
 
-from . import api
+from . import api, errors
 from .cachedir import cache_dir, endpoint_host
 from .errors import UsageError
 from .job import Job
-from .location import S3Location, SyncPair, parse_pair, parse_s3_url
-from .lockfile import Lock, LockEntry, LockfileError, output_path, parse_time
-from .options import S3_URL, SIDE, SyncOptions, shown
+from .location import S3Location, parse_pair, parse_s3_url
+from .lockfile import FORMAT, Lock, LockEntry, output_path, parse_time
+from .options import S3_URL, SIDE, SyncOptions, one_line, shown
 from .plan import Plan
 from .report import Report, Stats
-from .snapshots import after_sync, pins_of
+from .snapshots import after_sync, entry_of, pins_of
 from .snapshots import at as lock_at
 from .state import StateDB
-from .stores.local import check_rel
-from .stores.versions import Pin, VersionStore
+from .stores.local import check_rel, target_path
+from .stores.versions import Pin, VersionStore, head_version
 
 PIN_OPTIONS = ("lock", "at", "write_lock")
 _VERSION = re.compile(r"^[A-Za-z0-9._+=-]{1,1024}$")
@@ -53,25 +53,14 @@ def wanted(options: dict[str, Any]) -> bool:
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
     """`api.sync` with lock=, at= or write_lock= (see there)."""
     lock, when, write_lock = (options.pop(name, None) for name in PIN_OPTIONS)
-    target = None if write_lock is None else _lock_path(write_lock)
-    opts = api._options(options)
-    started, started_at = time.monotonic(), time.time()
-    with _job(src, dst, opts, lock, when) as (job, pinned), api._exclusive(job):
-        if target is not None and target.resolve().is_relative_to(job.root.resolve()):
-            raise UsageError(
-                f"write_lock {shown(str(target))} is inside the folder it would pin:"
-                " write it elsewhere"
-            )
+    opts = SyncOptions.from_dict(options)
+    target = None if write_lock is None else _lock_path(write_lock)  # before anything moves
+    with _job(src, dst, opts, lock, when) as (job, pinned):
+        if target is not None:
+            _may_replace(target, job.root)
         store = job.store
         assert isinstance(store, VersionStore)
-        planned = api._plan(job)
-        report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
-        if not opts.dry_run:
-            api._make_root(job)
-            api._transfer(job, report)
-            if not store.pinned:
-                api._sweep(job, planned, report, started_at)
-        api._finish(job, report, started)
+        report = api.run_job(job, vouch=not store.pinned)
         if target is not None and not opts.dry_run:
             failed = {p.path for p in report.errors}
             if store.pinned:
@@ -86,9 +75,9 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
 def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """`api.diff` with lock= or at=: what a pinned pull would do."""
     lock, when, _ = (options.pop(name, None) for name in PIN_OPTIONS)
-    opts = dataclasses.replace(api._options(options), dry_run=True)
+    opts = dataclasses.replace(SyncOptions.from_dict(options), dry_run=True)
     with _job(src, dst, opts, lock, when) as (job, _):
-        return api._plan(job).plan
+        return api.plan_job(job)
 
 
 @contextlib.contextmanager
@@ -155,9 +144,28 @@ def time_arg(when: Any) -> datetime:
 
 
 def _lock_path(path: Any) -> Path:
+    """The path write_lock names, if the lockfile may be written there: nothing yet, or
+    a lockfile (rewritten); never a folder, a link or a file of other content."""
     if not isinstance(path, str | os.PathLike) or not os.fspath(path):
         raise UsageError(f"write_lock must be a file path, not {shown(path)}")
     return output_path(path)
+
+
+def _may_replace(target: Path, root: Path) -> None:
+    """Refuse a write_lock inside the folder it pins (a push would upload it, a pull
+    delete it) or naming a file that is not a lockfile (never overwritten)."""
+    if target.resolve().is_relative_to(root.resolve()):
+        raise UsageError(
+            f"write_lock {shown(str(target))} is inside the folder it would pin: write it elsewhere"
+        )
+    head = b""
+    with contextlib.suppress(FileNotFoundError), open(target, "rb") as f:
+        head = f.read(4096)
+        if FORMAT.encode() not in head:
+            raise UsageError(
+                f"write_lock: {one_line(str(target))} exists and is not a bucketsync lockfile:"
+                " not overwritten (name a new file, or remove it first)"
+            )
 
 
 def _lock_left(pinned: Lock | None, failed: set[str]) -> Lock:
@@ -187,7 +195,7 @@ def fetch_version(url: str, version: str, **options: Any) -> Path:
         raise UsageError(f"not the URL of an object (s3://bucket/key): {url!r}")
     check_rel(location.prefix)
     parent = S3Location(location.bucket, f"{folder}/" if folder else "")
-    opts = api._options(options)
+    opts = SyncOptions.from_dict(options)
     plain = api.make_store(parent, opts, Stats())
     entry = _head_version(plain, location.prefix, version)
     root = _versions_folder(plain.endpoint, location, version)
@@ -199,18 +207,9 @@ def fetch_version(url: str, version: str, **options: Any) -> Path:
 
 
 def _head_version(store: Any, key: str, version: str) -> LockEntry:
-    from .stores.errors import translated
-    from .stores.s3 import remote_facts
-
-    with translated(f"s3://{store.bucket}/{key} (version {version})"):
-        response = store.client.head_object(
-            Bucket=store.bucket, Key=key, VersionId=version, ChecksumMode="ENABLED"
-        )
-    facts = remote_facts(response)
-    pin = Pin(key, int(response["ContentLength"]), facts.etag, version, facts.crc64nvme)
-    from .snapshots import entry_of
-
-    return entry_of(pin._replace(last_modified_ns=facts.last_modified_ns))
+    what = f"s3://{store.bucket}/{key} (version {version})"
+    facts, size = head_version(store, key, version, what)
+    return entry_of(Pin(key, size, facts.etag, version, facts.crc64nvme, facts.last_modified_ns))
 
 
 def _versions_folder(endpoint: str, location: S3Location, version: str) -> Path:
@@ -220,15 +219,11 @@ def _versions_folder(endpoint: str, location: S3Location, version: str) -> Path:
 
 def report_error(report: Report) -> Exception:
     problem = report.errors[0]
-    from . import errors
-
     return errors.TransferError(f"{problem.path}: {problem.error}")
 
 
 def folder_for(endpoint: str, lock: Lock) -> Path:
     """The default folder of a pinned Mirror: one per pinned content."""
-    import hashlib
-
     pins = "\n".join(f"{e.key}\0{e.etag}\0{e.version_id}" for e in lock)
     digest = hashlib.sha256(pins.encode()).hexdigest()[:16]
     folder = cache_dir() / endpoint_host(endpoint) / ".pinned" / lock.bucket
@@ -236,7 +231,7 @@ def folder_for(endpoint: str, lock: Lock) -> Path:
     return (folder.joinpath(*prefix.split("/")) if prefix else folder) / digest
 
 
-__all__ = ["LockfileError", "SyncPair", "diff", "fetch_version", "sync", "wanted"]
+__all__ = ["diff", "fetch_version", "sync", "wanted"]
 
 
 # --- a read-only Mirror of a pinned version -------------------------------------------------
@@ -259,13 +254,13 @@ class MirrorPin:
     def lock(self, options: dict[str, Any]) -> Lock:
         if self._lock is None:
             assert self._when is not None
-            store = api.make_store(self.location, api._options(options), Stats())
+            store = api.make_store(self.location, SyncOptions.from_dict(options), Stats())
             self._lock = lock_at(store, self._when)
         return self._lock
 
     def folder(self, options: dict[str, Any]) -> Path:
         """The default folder: one per pinned content, apart from the current copies."""
-        store = api.make_store(self.location, api._options(options), Stats())
+        store = api.make_store(self.location, SyncOptions.from_dict(options), Stats())
         return folder_for(store.endpoint, self.lock(options))
 
     def pull(self, local: Path, options: dict[str, Any]) -> Report:
@@ -276,13 +271,10 @@ class MirrorPin:
 
     def path(self, local: Path, rel: str, options: dict[str, Any]) -> Path:
         """The local copy of one pinned object, pulled (verified) on first use."""
-        from .errors import ObjectNotFound
-        from .stores.local import target_path
-
         lock = self.lock(options)
         entry = lock.get(lock.prefix + rel)
         if entry is None:
-            raise ObjectNotFound(f"{lock.url}{rel}: not in the lockfile")
+            raise errors.ObjectNotFound(f"{lock.url}{rel}: not in the lockfile")
         path = target_path(local, rel)
         if rel in self._ready and path.is_file():
             return path

@@ -13,7 +13,7 @@ from datetime import datetime, timezone
 from typing import Any, Literal
 
 from .cachedir import endpoint_host
-from .entries import RemoteObject
+from .entries import RemoteObject, datetime_ns
 from .errors import BucketsyncError, UsageError
 from .hashing import multipart_count
 from .location import S3Location, parse_s3_url
@@ -27,6 +27,7 @@ from .stores.versions import (
     Version,
     VersionsUnsupported,
     as_of,
+    head_version,
     latest,
     list_versions,
     versioning_status,
@@ -85,7 +86,7 @@ def at(store: S3Store, when: datetime) -> Lock:
         )
     try:
         versions = list_versions(store)
-        chosen = [v.pin() for v in as_of(versions, _ns(when))]
+        chosen = [v.pin() for v in as_of(versions, datetime_ns(when))]
     except VersionsUnsupported as e:
         raise UsageError(f"{e}; --at needs a versioned bucket") from e
     return lock_of(store, [entry_of(p) for p in chosen], when, True)
@@ -171,16 +172,8 @@ def _crcs(store: S3Store, versions: list[Version], jobs: int) -> Iterator[str | 
     """The CRC64NVME of each version (HEAD, by version id), None where none is known."""
 
     def crc(version: Version) -> str | None:
-        kwargs: dict[str, Any] = {"Bucket": store.bucket, "Key": version.key}
-        kwargs["ChecksumMode"] = "ENABLED"
-        if version.version_id is not None:
-            kwargs["VersionId"] = version.version_id
-        from .stores.errors import translated
-        from .stores.s3 import remote_facts
-
         try:
-            with translated(version.key):
-                facts = remote_facts(store.client.head_object(**kwargs))
+            facts, _ = head_version(store, version.key, version.version_id)
         except BucketsyncError:
             return None  # deleted since the listing, say: the ETag still pins it
         return facts.crc64nvme if facts.etag == version.etag else None
@@ -189,9 +182,3 @@ def _crcs(store: S3Store, versions: list[Version], jobs: int) -> Iterator[str | 
         return iter(())
     with ThreadPoolExecutor(max(1, min(jobs, len(versions))), "bucketsync-head") as pool:
         return iter(list(pool.map(crc, versions)))
-
-
-def _ns(when: datetime) -> int:
-    from .entries import datetime_ns
-
-    return datetime_ns(when)

@@ -7,6 +7,7 @@ import json
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -349,3 +350,99 @@ def test_write_lock_after_push_unversioned_rclone(rclone_s3: S3Env, tmp_path: Pa
     assert all(e.version_id is None and e.crc64nvme for e in lock) and not lock.versioned
     out = tmp_path / "out"
     assert bucketsync.sync(rclone_s3.url("p"), out, lock=lock).ok and tree(out) == FIRST
+
+
+@pytest.mark.no_invariants("outside", reason="--write-lock writes the lockfile asked for")
+def test_max_delete_holds_with_write_lock_and_lock(moto_s3: S3Env, tmp_path: Path) -> None:
+    """--max-delete withholds every delete of a pinned pull or a --write-lock push too
+    (those took their own path and deleted past the limit)."""
+    s3 = versioned(moto_s3)
+    put_all(s3, FIRST)
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.csv").write_bytes(FIRST["a.csv"])
+    report = bucketsync.sync(
+        src, s3.url("p"), delete=True, max_delete=1, write_lock=tmp_path / "w.lock"
+    )
+    assert any("--max-delete 1" in e.error for e in report.errors), report.errors
+    assert sorted(s3.keys("p/")) == sorted("p/" + k for k in FIRST)
+    local = tmp_path / "l"
+    for rel, data in {**FIRST, "x": b"1", "y": b"2"}.items():
+        (local / rel).parent.mkdir(parents=True, exist_ok=True)
+        (local / rel).write_bytes(data)
+    lock = bucketsync.snapshot(s3.url("p"))
+    pulled = bucketsync.sync(s3.url("p"), local, lock=lock, delete=True, max_delete=1)
+    assert any("--max-delete 1" in e.error for e in pulled.errors), pulled.errors
+    assert (local / "x").exists() and (local / "y").exists()
+
+
+def test_write_lock_never_replaces_a_file_that_is_not_a_lockfile(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    """A --write-lock naming someone's data file (or a folder, or a bad value) is refused
+    before the sync moves anything; it used to be found out after, or overwritten."""
+    put_all(moto_s3, FIRST)
+    data = tmp_path / "data.csv"
+    data.write_bytes(b"precious,1\n")
+    local = tmp_path / "l"
+    for bad in (data, tmp_path, 5, ""):
+        with pytest.raises(bucketsync.errors.UsageError) as caught:
+            bucketsync.sync(moto_s3.url("p"), local, write_lock=bad)
+        assert "write_lock" in str(caught.value), caught.value
+        assert not local.exists(), bad
+    assert data.read_bytes() == b"precious,1\n"
+    done = cli(moto_s3.env, "sync", moto_s3.url("p"), str(local), "--write-lock", str(data))
+    assert done.returncode == 2 and "not a bucketsync lockfile" in done.stderr, done.stderr
+    assert data.read_bytes() == b"precious,1\n" and not local.exists()
+
+
+@pytest.mark.no_invariants("outside", reason="--write-lock writes the lockfile asked for")
+def test_write_lock_replaces_a_lockfile(moto_s3: S3Env, tmp_path: Path) -> None:
+    put_all(moto_s3, FIRST)
+    target = tmp_path / "w.lock"
+    bucketsync.snapshot(moto_s3.url("p")).save(target)
+    moto_s3.put("p/new.txt", b"new")
+    assert bucketsync.sync(moto_s3.url("p"), tmp_path / "l", write_lock=target).ok
+    assert "p/new.txt" in Lock.load(target)
+
+
+@pytest.mark.parametrize("checksums", ["all", "none"])
+def test_a_pinned_version_deleted_is_an_error_for_that_file(
+    moto_s3: S3Env, tmp_path: Path, checksums: str
+) -> None:
+    """The version a lockfile pins is gone (deleted by version id) before the GET: that
+    file is an error saying so; the others are pulled; nothing stands at its path."""
+    s3 = versioned(moto_s3)
+    put_all(s3, FIRST)
+    lock = bucketsync.snapshot(s3.url("p"), checksums=checksums)
+    gone = lock.get("p/a.csv")
+    assert gone is not None and gone.version_id
+    s3.client.delete_object(Bucket=s3.bucket, Key="p/a.csv", VersionId=gone.version_id)
+    local = tmp_path / "l"
+    report = bucketsync.sync(s3.url("p"), local, lock=lock)
+    assert [(p.path, "no longer exists" in p.error) for p in report.errors] == [("a.csv", True)]
+    assert tree(local) == {k: v for k, v in FIRST.items() if k != "a.csv"}
+
+
+@pytest.mark.parametrize("server", ["moto_s3", "localstack"])
+def test_latest_versions_listed_by_ranges_list_each_range_once(
+    server: str, request: pytest.FixtureRequest
+) -> None:
+    """A --write-lock pull listed in key ranges lists each range's versions, not the whole
+    prefix once per range; every key still comes once, in order, and is remembered."""
+    from bucketsync.keyrange import KeyRange
+    from bucketsync.ranges import ordered
+    from bucketsync.stores.versions import VersionStore
+
+    s3 = versioned(request.getfixturevalue(server))
+    keys = [f"k{n:04d}" for n in range(2100)]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda k: s3.client.put_object(Bucket=s3.bucket, Key="p/" + k), keys))
+    stats = Stats()
+    plain = api.make_store(
+        parse_s3_url(s3.url("p")), SyncOptions(endpoint_url=s3.endpoint_url), stats
+    )
+    store = VersionStore(plain)
+    listed = [o.rel for o in ordered(store, KeyRange().split([keys[999]]), 2)]
+    assert listed == keys and sorted(store.seen) == ["p/" + k for k in keys]
+    assert stats.requests.as_dict()["list"] == 3  # 1 page, then 2 (was 3 pages per range)

@@ -339,3 +339,23 @@ def test_write_lock_inside_the_folder_is_refused_before_any_work(
         sorted(p.name for p in local.iterdir()) == ["a"] and (local / "a").read_bytes() == b"mine"
     )
     assert moto_s3.keys("p/") == ["p/b"]
+
+
+def test_a_lockfile_that_cannot_be_written_is_one_error_line(
+    moto_s3: S3Env, tmp_path: Path
+) -> None:
+    """snapshot -o and --write-lock where a file stands in the way of the folder: exit 2
+    with one line, not the "unexpected error" of a bug."""
+    moto_s3.put("p/a", b"a")
+    blocker = tmp_path / "file"
+    blocker.write_bytes(b"not a folder")
+    where = str(blocker / "x.lock")
+    runs = [
+        cli(moto_s3.env, "snapshot", moto_s3.url("p"), "-o", where),
+        cli(moto_s3.env, "sync", moto_s3.url("p"), str(tmp_path / "t"), "--write-lock", where),
+    ]
+    for done in runs:
+        lines = done.stderr.strip().splitlines()
+        assert done.returncode == 2 and len(lines) == 1, done.stderr
+        assert "cannot write the lockfile" in lines[0], done.stderr
+    assert blocker.read_bytes() == b"not a folder"

@@ -508,6 +508,10 @@ class S3Store:
                 Metadata={METADATA_CRC64: crc64nvme},
                 **condition,
             )
+        return self._written(key, len(body), crc64nvme, response)
+
+    def _written(self, key: str, size: int, crc64nvme: str, response: Mapping[str, Any]) -> str:
+        """The ETag of what a botocore PUT or a completed upload (`size` -1) wrote."""
         return _etag(response.get("ETag"))
 
     def start_multipart(self, key: str, crc64nvme: str) -> str:
@@ -553,7 +557,7 @@ class S3Store:
                 ChecksumType="FULL_OBJECT",
                 **condition,
             )
-        return _etag(response.get("ETag"))
+        return self._written(key, -1, crc64nvme, response)
 
     def abort_multipart(self, key: str, upload_id: str) -> None:
         with contextlib.suppress(Exception):

@@ -13,6 +13,8 @@ the version id each PUT answers with (for a lockfile of what a push wrote).
 
 from __future__ import annotations
 
+import contextlib
+import itertools
 import threading
 from collections.abc import Iterable, Iterator, Mapping
 from dataclasses import dataclass
@@ -29,6 +31,7 @@ from .errors import translated
 from .s3 import METADATA_CRC64, S3Store, remote_facts
 
 NULL_VERSION = "null"  # S3's version id of an object written while versioning was off
+_PAGE = 1000  # objects a page of the latest versions holds, as a ListObjectsV2 page
 
 
 class Pin(NamedTuple):
@@ -73,12 +76,16 @@ def _version_id(value: Any) -> str | None:
     return None if value in (None, "", NULL_VERSION) else str(value)
 
 
-def list_versions(store: S3Store) -> Iterator[Version]:
-    """Every version and delete marker below the store's prefix: keys in order, and
-    each key's versions newest first (as S3 lists them)."""
+def list_versions(store: S3Store, start_after: str = "") -> Iterator[Version]:
+    """Every version and delete marker below the store's prefix (of the keys after
+    `start_after`, relative): keys in order, each key's versions newest first (as S3
+    lists them). Pages are requested as they are read."""
     location = store.location
     paginator = store.client.get_paginator("list_object_versions")
-    pages = paginator.paginate(Bucket=store.bucket, Prefix=location.prefix)
+    kwargs = {"Bucket": store.bucket, "Prefix": location.prefix}
+    if start_after:
+        kwargs["KeyMarker"] = location.prefix + start_after
+    pages = paginator.paginate(**kwargs)
     with translated(str(location)):
         try:
             for page in pages:
@@ -144,6 +151,18 @@ def as_of(versions: Iterable[Version], when_ns: int) -> Iterator[Version]:
         yield chosen
 
 
+def head_version(
+    store: S3Store, key: str, version_id: str | None, what: str = ""
+) -> tuple[RemoteFacts, int]:
+    """One HEAD of a version (the current one for None): its facts and its size."""
+    kwargs: dict[str, Any] = {"Bucket": store.bucket, "Key": key, "ChecksumMode": "ENABLED"}
+    if version_id is not None:
+        kwargs["VersionId"] = version_id
+    with translated(what or key):
+        response = store.client.head_object(**kwargs)
+    return remote_facts(response), int(response.get("ContentLength") or 0)
+
+
 def versioning_status(store: S3Store) -> str | None:
     """ "Enabled", "Suspended", or None: never enabled (or the server cannot tell)."""
     with translated(f"s3://{store.bucket}"):
@@ -164,50 +183,54 @@ class VersionStore(S3Store):
         super().__init__(store.connection, store.location)
         self.pinned = pins is not None
         self._pins = {p.key: p for p in pins or ()}
+        prefix = self.location.prefix
+        self._pinned_objects = [
+            RemoteObject(p.key[len(prefix) :], p.key, p.size, p.etag, p.last_modified_ns)
+            for p in sorted(self._pins.values(), key=lambda p: p.key)
+        ]
         self.seen: dict[str, Pin] = {}  # listed (unpinned) or written by a PUT
         self._seen_lock = threading.Lock()
 
     # --- listing -----------------------------------------------------------------------
 
     def pages(self, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
-        """The pinned (or latest, remembered) objects of `span`, as one page: the range
-        listing of a sync reads these, not the plain listing."""
-        yield [o for o in self.objects(span.lo or "") if not span.past(o.rel)]
-
-    def objects(self, start_after: str = "") -> Iterator[RemoteObject]:
-        prefix = self.location.prefix
+        """The pinned objects of `span`, as one page; or the latest versions of `span`,
+        remembered, a page at a time (the range listing of a sync reads these)."""
         if self.pinned:
-            first = prefix + start_after
-            for pin in sorted(self._pins.values(), key=lambda p: p.key):
-                if not start_after or pin.key > first:
-                    yield RemoteObject(
-                        pin.key[len(prefix) :], pin.key, pin.size, pin.etag, pin.last_modified_ns
-                    )
+            yield [o for o in self._pinned_objects if o.rel in span]
             return
-        yield from self._listed(start_after)
+        yield from self._listed(span)
 
-    def _listed(self, start_after: str) -> Iterator[RemoteObject]:
-        """The latest versions, remembered; a plain listing if the server has none."""
+    def _listed(self, span: KeyRange) -> Iterator[list[RemoteObject]]:
+        """The latest versions of `span`; a plain listing if the server has none."""
         prefix = self.location.prefix
         try:
-            versions = list_versions(self)
+            versions = list_versions(self, span.lo or "")
             first = next(versions, None)
         except VersionsUnsupported:
-            plain = S3Store.pages(self, KeyRange(start_after or None))
-            for obj in (o for page in plain for o in page):
-                self._see(Pin(obj.key, obj.size, obj.etag, None, None, obj.last_modified_ns))
-                yield obj
+            for plain in S3Store.pages(self, span):
+                for obj in plain:
+                    self._see(Pin(obj.key, obj.size, obj.etag, None, None, obj.last_modified_ns))
+                yield plain
             return
-        chain = [first] if first is not None else []
-        for version in latest([*chain, *versions]):
+        page: list[RemoteObject] = []
+        for version in latest(itertools.chain([first] if first else [], versions)):
             rel = version.key[len(prefix) :]
-            if start_after and rel <= start_after:
+            if span.past(rel):
+                break
+            if rel not in span:  # a server that ignores KeyMarker
                 continue
             self._see(version.pin())
-            yield RemoteObject(
+            page.append(RemoteObject(
                 rel, version.key, version.size, version.etag, version.last_modified_ns,
                 version.checksum_algorithm,
-            )  # fmt: skip
+            ))  # fmt: skip
+            if span.reached(rel):
+                break  # not a request more than the range needs
+            if len(page) == _PAGE:
+                yield page
+                page = []
+        yield page
 
     def _see(self, pin: Pin) -> None:
         with self._seen_lock:
@@ -277,8 +300,22 @@ class VersionStore(S3Store):
             kwargs["VersionId"] = pin.version_id
         return kwargs
 
-    def _changed(self, pin: Pin) -> Any:
-        return _Changes(self, pin)
+    @contextlib.contextmanager
+    def _changed(self, pin: Pin) -> Iterator[None]:
+        """Around a pinned request: a failed condition or a missing object or version is
+        `Changed`, with a message that says the lockfile no longer describes the object."""
+        try:
+            with translated(pin.key):
+                yield
+        except (errors.RemoteChanged, errors.ObjectNotFound) as e:
+            gone = isinstance(e, errors.ObjectNotFound)
+            if pin.version_id is not None:
+                raise Changed(
+                    f"{pin.key}: version {pin.version_id} of the lockfile"
+                    f" {'no longer exists' if gone else 'has another ETag'}"
+                ) from e
+            why = "deleted" if gone else "its ETag is no longer the pinned one"
+            raise self._changed_error(pin, why) from e
 
     def _changed_error(self, pin: Pin, why: str) -> Changed:
         if pin.version_id is not None:
@@ -290,67 +327,9 @@ class VersionStore(S3Store):
             " versioned, so the pinned content cannot be fetched"
         )
 
-    # --- writes: keep the version each PUT made ---------------------------------------
+    # --- writes: keep the version each PUT made (`_native` is None: botocore's PUTs) ----
 
-    def put(self, key: str, body: bytes, crc64nvme: str, condition: Mapping[str, str]) -> str:
-        with translated(key):
-            response = self.client.put_object(
-                Bucket=self.bucket,
-                Key=key,
-                Body=body,
-                ChecksumCRC64NVME=crc64nvme,
-                Metadata={METADATA_CRC64: crc64nvme},
-                **condition,
-            )
-        return self._wrote(key, len(body), crc64nvme, response)
-
-    def finish_multipart(
-        self,
-        key: str,
-        upload_id: str,
-        parts: list[dict[str, Any]],
-        crc64nvme: str,
-        condition: Mapping[str, str],
-    ) -> str:
-        with translated(key):
-            response = self.client.complete_multipart_upload(
-                Bucket=self.bucket,
-                Key=key,
-                UploadId=upload_id,
-                MultipartUpload={"Parts": parts},
-                ChecksumCRC64NVME=crc64nvme,
-                ChecksumType="FULL_OBJECT",
-                **condition,
-            )
-        return self._wrote(key, -1, crc64nvme, response)
-
-    def _wrote(self, key: str, size: int, crc64nvme: str, response: Mapping[str, Any]) -> str:
-        etag = str(response.get("ETag") or "").strip('"')
-        version = _version_id(response.get("VersionId"))
-        self._see(Pin(key, size, etag, version, crc64nvme))
+    def _written(self, key: str, size: int, crc64nvme: str, response: Mapping[str, Any]) -> str:
+        etag = super()._written(key, size, crc64nvme, response)
+        self._see(Pin(key, size, etag, _version_id(response.get("VersionId")), crc64nvme))
         return etag
-
-
-class _Changes:
-    """Around a pinned request: a failed condition or a missing object or version is
-    `Changed`, with a message that says the lockfile no longer describes the object."""
-
-    def __init__(self, store: VersionStore, pin: Pin) -> None:
-        self.store, self.pin = store, pin
-        self._inner = translated(pin.key)
-
-    def __enter__(self) -> None:
-        self._inner.__enter__()
-
-    def __exit__(self, kind: Any, value: Any, tb: Any) -> bool:
-        try:
-            return bool(self._inner.__exit__(kind, value, tb))
-        except (errors.RemoteChanged, errors.ObjectNotFound) as e:
-            gone = isinstance(e, errors.ObjectNotFound)
-            if self.pin.version_id is not None:
-                raise Changed(
-                    f"{self.pin.key}: version {self.pin.version_id} of the lockfile"
-                    f" {'no longer exists' if gone else 'has another ETag'}"
-                ) from e
-            why = "deleted" if gone else "its ETag is no longer the pinned one"
-            raise self.store._changed_error(self.pin, why) from e
