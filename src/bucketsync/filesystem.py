@@ -164,6 +164,24 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
                 self._checked.clear()
         return at is not None and time.monotonic() - at < self.reuse_check
 
+    def invalidate_cache(self, path: str | None = None) -> None:
+        """Forget the listings and recent checks of path, what is below it and its
+        parents' listings (all of them if None): a write or a put changed them."""
+        super().invalidate_cache(path)
+        if path is None:
+            self.dircache.clear()
+            with self._checked_lock:
+                self._checked.clear()
+            return
+        path = self._strip_protocol(path).rstrip("/")
+        below = [p for p in self.dircache if p == path or p.startswith(path + "/")]
+        parents = [p for p in self.dircache if path.startswith(p.rstrip("/") + "/")]
+        for p in below + parents:
+            self.dircache.pop(p, None)
+        with self._checked_lock:
+            for p in [p for p in self._checked if p == path or p.startswith(path + "/")]:
+                del self._checked[p]
+
     # ---- reading and writing ---------------------------------------------------
 
     def _open(

@@ -210,11 +210,13 @@ def test_get_of_one_file_replaces_a_different_local_file(moto_s3: S3Env, tmp_pat
 
 def test_a_read_after_put_sees_the_put_within_reuse_check(moto_s3: S3Env, tmp_path: Path) -> None:
     """put() uploads from the user's folder, not the cached copy: the copy checked a
-    moment before is checked again, not served stale for reuse_check seconds."""
+    moment before is checked again, not served stale for reuse_check seconds, and the
+    folder's listing shows what the put added."""
     moto_s3.put("d/k.csv", b"old")
     b = moto_s3.bucket
     fs = _fs()  # reuse_check: 2 s
     assert fs.cat(f"{b}/d/k.csv") == b"old"
+    assert fs.ls(f"{b}/d", detail=False) == [f"{b}/d/k.csv"]
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "k.csv").write_bytes(b"new, mine")
@@ -224,6 +226,7 @@ def test_a_read_after_put_sees_the_put_within_reuse_check(moto_s3: S3Env, tmp_pa
     (mine / "k.csv").write_bytes(b"newer, two")
     fs.put(str(mine) + "/", f"{b}/d/", recursive=True)
     assert fs.cat(f"{b}/d/k.csv") == b"newer, two"
+    assert fs.ls(f"{b}/d", detail=False) == [f"{b}/d/k.csv", f"{b}/d/other.csv"]
 
 
 def test_put_is_a_push(s3: S3Env, tmp_path: Path) -> None:
