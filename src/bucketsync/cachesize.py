@@ -11,9 +11,10 @@ not a folder a Mirror was given. A copy is removed only if all of these hold:
 - no process holds it open for reading through bucketsync (`cacheuse.exclusive`).
 
 Cost: after a download, the running total of the use log (one SQL sum) says whether
-the cache may be past its cap; only then, on the first download of a process, and
-every `WALK_EVERY` downloads of a process (to see what others added) is the cache
-walked. A pull into the cache walks it once when it downloaded anything.
+the cache may be past its cap; only then, when no walk ever brought the log in line
+with the folder (a cache from before the cap), and every `WALK_EVERY` downloads of a
+process (to see what others added without a row, e.g. by a sync) is the cache walked.
+A pull into the cache walks it once when it downloaded anything.
 """
 
 from __future__ import annotations
@@ -137,7 +138,7 @@ def survey() -> Survey:
         size += st.st_size
         if not is_temp_name(path.name):
             copies.append(Copy(path, st.st_size, used.get(str(path), st.st_ctime)))
-    use_log().replace((str(c.path), c.size, c.used_at) for c in copies)
+    use_log().walked((str(c.path), c.size, c.used_at) for c in copies)
     return Survey(root, tuple(copies), size)
 
 
@@ -211,7 +212,8 @@ def prune(
                     size -= copy.size
                 else:
                     kept.append((copy, reason))
-            left = [c for c in left if c not in chosen]
+            gone = {c.path for c in chosen}
+            left = [c for c in left if c.path not in gone]
     use_log().forget(str(c.path) for c in removed)
     return Pruned(found.root, found.size, size, tuple(removed), tuple(kept))
 
@@ -313,7 +315,8 @@ def used(path: Path, max_size: int | None, *, added: bool) -> None:
     if not added or limit is None:
         return
     count = _DOWNLOADS[root] = _DOWNLOADS.get(root, 0) + 1
-    if count % WALK_EVERY == 1 or use_log().total() > limit:
+    log = use_log()
+    if count % WALK_EVERY == 0 or log.total() > limit or log.walked_at() is None:
         _evict_now(limit, path)
 
 

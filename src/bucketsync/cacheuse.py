@@ -30,8 +30,24 @@ from .state import state_dir
 
 USES_FILE = "cache.sqlite3"
 TOUCH_EVERY = 60.0  # seconds between two writes of one copy's use by one process
-_CREATE = "CREATE TABLE IF NOT EXISTS uses (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
-_CREATE += " used_at REAL NOT NULL) WITHOUT ROWID"
+_CREATE = (
+    "CREATE TABLE IF NOT EXISTS uses (path TEXT PRIMARY KEY, size INTEGER NOT NULL,"
+    " used_at REAL NOT NULL) WITHOUT ROWID",
+    "CREATE TABLE IF NOT EXISTS walks (id INTEGER PRIMARY KEY CHECK (id = 0), at REAL NOT NULL)",
+    # the running total, kept by triggers: one row, read in O(1) after each download
+    "CREATE TABLE IF NOT EXISTS total (id INTEGER PRIMARY KEY CHECK (id = 0), size INTEGER)",
+    "INSERT OR IGNORE INTO total VALUES (0, (SELECT coalesce(sum(size), 0) FROM uses))",
+    "CREATE TRIGGER IF NOT EXISTS added AFTER INSERT ON uses"
+    " BEGIN UPDATE total SET size = size + NEW.size; END",
+    "CREATE TRIGGER IF NOT EXISTS resized AFTER UPDATE OF size ON uses"
+    " BEGIN UPDATE total SET size = size + NEW.size - OLD.size; END",
+    "CREATE TRIGGER IF NOT EXISTS removed AFTER DELETE ON uses"
+    " BEGIN UPDATE total SET size = size - OLD.size; END",
+)
+_UPSERT = (
+    "INSERT INTO uses (path, size, used_at) VALUES (?, ?, ?) ON CONFLICT(path)"
+    " DO UPDATE SET size=excluded.size, used_at=max(used_at, excluded.used_at)"
+)
 
 
 class UseLog:
@@ -50,11 +66,7 @@ class UseLog:
     def touch(self, rows: Iterable[tuple[str, int, float]]) -> None:
         """Set (path, size, used_at) rows; a use never moves back in time."""
         with self._lock, self._db:
-            self._db.executemany(
-                "INSERT INTO uses (path, size, used_at) VALUES (?, ?, ?) ON CONFLICT(path)"
-                " DO UPDATE SET size=excluded.size, used_at=max(used_at, excluded.used_at)",
-                list(rows),
-            )
+            self._db.executemany(_UPSERT, list(rows))
 
     def used(self) -> dict[str, float]:
         """Every copy's last use, by path."""
@@ -64,24 +76,39 @@ class UseLog:
     def total(self) -> int:
         """The sum of the copies' sizes as last recorded."""
         with self._lock:
-            return int(self._db.execute("SELECT coalesce(sum(size), 0) FROM uses").fetchone()[0])
+            return int(self._db.execute("SELECT size FROM total").fetchone()[0])
 
     def forget(self, paths: Iterable[str]) -> None:
         with self._lock, self._db:
             self._db.executemany("DELETE FROM uses WHERE path=?", [(p,) for p in paths])
 
-    def replace(self, rows: Iterable[tuple[str, int, float]]) -> None:
-        """Make the rows exactly these (after a walk of the cache)."""
+    def walked(self, rows: Iterable[tuple[str, int, float]]) -> None:
+        """After a walk of the cache: its files are these; forget the rows of others
+        (a use recorded meanwhile by another process is kept: uses only move forward)."""
+        rows = list(rows)
         with self._lock, self._db:
-            self._db.execute("DELETE FROM uses")
-            self._db.executemany("INSERT INTO uses VALUES (?, ?, ?)", list(rows))
+            self._db.execute("CREATE TEMP TABLE IF NOT EXISTS seen (path TEXT PRIMARY KEY)")
+            self._db.execute("DELETE FROM seen")
+            self._db.executemany("INSERT INTO seen VALUES (?)", [(r[0],) for r in rows])
+            self._db.execute("DELETE FROM uses WHERE path NOT IN (SELECT path FROM seen)")
+            self._db.executemany(_UPSERT, rows)
+            self._db.execute("INSERT OR REPLACE INTO walks VALUES (0, ?)", (time.time(),))
+
+    def walked_at(self) -> float | None:
+        """When a walk last brought the rows in line with the cache (None: never)."""
+        with self._lock:
+            row = self._db.execute("SELECT at FROM walks").fetchone()
+        return None if row is None else float(row[0])
 
 
 def _connect(path: Path) -> sqlite3.Connection:
     db = sqlite3.connect(path, timeout=60, check_same_thread=False)
     try:
         db.execute("PRAGMA journal_mode=WAL")
-        db.execute(_CREATE)
+        db.execute("PRAGMA synchronous=NORMAL")  # a lost use costs only LRU order
+        with db:
+            for create in _CREATE:
+                db.execute(create)
     except BaseException:
         db.close()
         raise

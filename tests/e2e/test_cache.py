@@ -194,3 +194,18 @@ def test_a_bad_cap_is_a_usage_error_in_python(
     monkeypatch.setenv(cachesize.MAX_ENV, "20 gigs")
     with pytest.raises(bucketsync.UsageError, match=r"^BUCKETSYNC_CACHE_MAX must be a size"):
         bucketsync.fetch(moto_s3.url("k"))
+
+
+def test_the_filesystem_takes_max_size_in_storage_options(moto_s3: S3Env) -> None:
+    pd = pytest.importorskip("pandas")
+    pytest.importorskip("fsspec")
+    for n in range(3):
+        moto_s3.put(f"days/{n}.csv", f"day,price\n{n},{10 + n}\n".encode() + b"#" * 1000)
+    options = {"endpoint_url": moto_s3.endpoint_url, "max_size": "2.1kB"}
+    for n in range(3):
+        frame = pd.read_csv(f"bucketsync://{moto_s3.bucket}/days/{n}.csv", storage_options=options)
+        assert frame["price"][0] == 10 + n
+    copies = sorted(c.path.name for c in cachesize.survey().copies)
+    assert copies == ["1.csv", "2.csv"], "the least recently used went"
+    with pytest.raises(bucketsync.UsageError, match=r"^max_size must be a size"):
+        pd.read_csv(f"bucketsync://{moto_s3.bucket}/days/0.csv", storage_options={"max_size": "2x"})

@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 
 from bucketsync.cachesize import DURATION, MAX_ENV, SIZE, Copy, cap, choose
+from bucketsync.cacheuse import UseLog
 from bucketsync.errors import UsageError
 
 
@@ -93,3 +94,24 @@ def test_older_than_takes_every_copy_unused_since() -> None:
 def test_ties_are_broken_by_path() -> None:
     copies = _copies(("b", 1, 1.0), ("a", 1, 1.0))
     assert [c.path.name for c in choose(copies, 2, 1, None)] == ["a"]
+
+
+def test_the_use_log_keeps_a_running_total(tmp_path: Path) -> None:
+    log = UseLog(tmp_path / "cache.sqlite3")
+    assert (log.total(), log.walked_at()) == (0, None)
+    log.touch([("/c/a", 10, 5.0), ("/c/b", 20, 6.0)])
+    log.touch([("/c/a", 15, 4.0)])  # resized; a use never moves back in time
+    assert log.total() == 35 and log.used() == {"/c/a": 5.0, "/c/b": 6.0}
+    log.forget(["/c/b"])
+    assert log.total() == 15
+    log.walked([("/c/x", 7, 1.0), ("/c/a", 15, 9.0)])  # a walk found these two
+    assert log.total() == 22 and log.used() == {"/c/a": 9.0, "/c/x": 1.0}
+    assert log.walked_at() is not None
+    again = UseLog(tmp_path / "cache.sqlite3")  # another process sees the same
+    assert again.total() == 22
+
+
+def test_a_damaged_use_log_is_started_again(tmp_path: Path) -> None:
+    (tmp_path / "cache.sqlite3").write_bytes(b"not a database" * 100)
+    log = UseLog(tmp_path / "cache.sqlite3")
+    assert log.total() == 0
