@@ -34,7 +34,7 @@ from typing import Any
 from filelock import FileLock, Timeout
 
 from .cachedir import cache_dir, key_lock
-from .cacheuse import exclusive, note_use, use_log
+from .cacheuse import due, exclusive, note_use, use_log
 from .cleanup import is_unchanged
 from .entries import Record
 from .locking import lock_path
@@ -248,7 +248,7 @@ def _evict(copy: Copy, owners: _Owners, top: Path) -> str | None:
             lock_path(folder).parent.mkdir(parents=True, exist_ok=True)
             if not _take(held, FileLock(lock_path(folder))):
                 return SYNCING
-        if not _take(held, key_lock(copy.path)):
+        if not _take(held, key_lock(cache_dir() / copy.path.relative_to(top))):  # as fetch names it
             return FETCHING
         try:
             reason = _unlink(copy.path, record)
@@ -306,13 +306,15 @@ _EVICTING = threading.Lock()
 def used(path: Path, max_size: int | None, *, added: bool) -> None:
     """After `Mirror.path()`: note the use of a copy in the cache, and after a download
     (`added`) remove least recently used copies if the cache is past its cap."""
+    if not (added or due(path)):
+        return  # a use noted less than a minute ago: no write, no check
     root = cache_dir().resolve()
     path = path.resolve()
     if not path.is_relative_to(root):
         return  # a Mirror's own folder is not the cache
-    note_use(path, added=added)
-    limit = cap(max_size)
-    if not added or limit is None:
+    note_use(path)
+    limit = cap(max_size) if added else None
+    if limit is None:
         return
     count = _DOWNLOADS[root] = _DOWNLOADS.get(root, 0) + 1
     log = use_log()

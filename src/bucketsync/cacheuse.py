@@ -130,22 +130,26 @@ def use_log() -> UseLog:
         return log
 
 
-def note_use(path: Path, *, added: bool = False) -> None:
-    """Record a use of the copy at path (always when `added`, a download; else at
-    most once per `TOUCH_EVERY` seconds and process)."""
-    now = time.time()
-    key = str(path)
+def due(path: Path) -> bool:
+    """True if this process has not noted a use of path for `TOUCH_EVERY` seconds (and
+    takes it as noted now): a use costs no write the rest of the time."""
+    now, key = time.monotonic(), str(path)
     with _LOGS_LOCK:
-        if not added and now - _TOUCHED.get(key, 0.0) < TOUCH_EVERY:
-            return
+        if now - _TOUCHED.get(key, -TOUCH_EVERY) < TOUCH_EVERY:
+            return False
         _TOUCHED[key] = now
         if len(_TOUCHED) > 100_000:
             _TOUCHED.clear()
+    return True
+
+
+def note_use(path: Path) -> None:
+    """Record a use of the copy at path, now, with its size."""
     try:
         size = os.stat(path).st_size
     except OSError:
         return
-    use_log().touch([(key, size, now)])
+    use_log().touch([(str(path), size, time.time())])
 
 
 def open_held(find: Callable[[], Path], mode: str = "rb", **kwargs: Any) -> IO[Any]:
