@@ -14,7 +14,7 @@ Cost: after a download, the running total of the use log (one SQL sum) says whet
 the cache may be past its cap; only then, when no walk ever brought the log in line
 with the folder (a cache from before the cap), and every `WALK_EVERY` downloads of a
 process (to see what others added without a row, e.g. by a sync) is the cache walked.
-A pull into the cache walks it once when it downloaded anything.
+A pull (or a two-way sync) into the cache walks it once when it downloaded anything.
 """
 
 from __future__ import annotations

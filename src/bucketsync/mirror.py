@@ -184,6 +184,8 @@ class Mirror:
         with self._lock:
             self.downloads += report.downloaded
             self._sent.update(report.requests)
+        if report.downloaded and not report.dry_run:
+            cachesize.pulled(self.local, self.max_size)
         return report
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:

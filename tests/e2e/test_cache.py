@@ -7,8 +7,10 @@ import hashlib
 import json
 import multiprocessing
 import os
+import sqlite3
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
@@ -34,6 +36,18 @@ def _blobs(s3: S3Env, names: str, size: int = MIB) -> dict[str, bytes]:
     for name, data in blobs.items():
         s3.put(f"data/{name}", data)
     return blobs
+
+
+def _age_use(path: Path, days: float) -> None:
+    """Pretend the copy at path was last used `days` ago (as another process would see it)."""
+    db = sqlite3.connect(Path(os.environ["BUCKETSYNC_STATE_DIR"]) / "cache.sqlite3")
+    with db:
+        done = db.execute(
+            "UPDATE uses SET used_at=? WHERE path=?",
+            (time.time() - days * 86400, str(path.resolve())),
+        )
+        assert done.rowcount == 1
+    db.close()
 
 
 def _hold_open(url: str, options: dict[str, Any], opened: Any, release: Any, out: Any) -> None:
@@ -147,6 +161,11 @@ def test_cache_info_and_prune_on_the_command_line(s3: S3Env) -> None:
     done = cli(s3.env, "cache", "prune", "--older-than", "1h", "--json")
     assert done.returncode == 0, done.stderr
     assert json.loads(done.stdout)["removed"] == [], "every copy was used within the hour"
+    _age_use(m.local / "a", days=8)
+    done = cli(s3.env, "cache", "prune", "--older-than", "7d", "--json")
+    assert done.returncode == 0, done.stderr
+    assert [Path(r["path"]).name for r in json.loads(done.stdout)["removed"]] == ["a"]
+    assert m.path("a").read_bytes() == blobs["a"], "fetched again"
 
     done = cli(s3.env, "cache", "prune", "--max-size", "0", "--json")
     assert done.returncode == 1, "the local change kept the cache past the cap"
