@@ -20,9 +20,11 @@ A pull (or a two-way sync) into the cache walks it once when it downloaded anyth
 from __future__ import annotations
 
 import contextlib
+import logging
 import math
 import os
 import re
+import sqlite3
 import stat
 import threading
 import time
@@ -37,11 +39,13 @@ from .cachedir import cache_dir, key_lock
 from .cacheuse import due, exclusive, note_use, use_log
 from .cleanup import is_unchanged
 from .entries import Record
+from .errors import StateError
 from .locking import lock_path
 from .options import Check
 from .state import StateDB
 from .stores.local import is_temp_name
 
+log = logging.getLogger("bucketsync")
 MAX_ENV = "BUCKETSYNC_CACHE_MAX"
 WALK_EVERY = 100  # downloads of a process between two walks, whatever the total says
 _UNITS = {"": 1, "b": 1, "kb": 10**3, "mb": 10**6, "gb": 10**9, "tb": 10**12, "pb": 10**15}
@@ -312,14 +316,19 @@ def used(path: Path, max_size: int | None, *, added: bool) -> None:
     path = path.resolve()
     if not path.is_relative_to(root):
         return  # a Mirror's own folder is not the cache
-    note_use(path)
     limit = cap(max_size) if added else None
-    if limit is None:
+    try:
+        note_use(path)
+        if limit is None:
+            return
+        count = _DOWNLOADS[root] = _DOWNLOADS.get(root, 0) + 1
+        uses = use_log()
+        if count % WALK_EVERY and uses.total() <= limit and uses.walked_at() is not None:
+            return
+    except (OSError, sqlite3.Error) as e:  # a use not noted costs only LRU order
+        log.warning("bucketsync: the use of %s could not be noted: %s", path, e)
         return
-    count = _DOWNLOADS[root] = _DOWNLOADS.get(root, 0) + 1
-    log = use_log()
-    if count % WALK_EVERY == 0 or log.total() > limit or log.walked_at() is None:
-        _evict_now(limit, path)
+    _evict_now(limit, path)
 
 
 def pulled(folder: Path, max_size: int | None) -> None:
@@ -330,8 +339,13 @@ def pulled(folder: Path, max_size: int | None) -> None:
 
 
 def _evict_now(limit: int, spare: Path | None = None) -> None:
-    if _EVICTING.acquire(blocking=False):  # one eviction at a time in a process is enough
-        try:
-            prune(limit, spare=spare)
-        finally:
-            _EVICTING.release()
+    """Evict down to limit; a failure (a folder or database that cannot be read or
+    written) is logged: the copy asked for is there, and that is what the caller wants."""
+    if not _EVICTING.acquire(blocking=False):  # one eviction at a time in a process
+        return
+    try:
+        prune(limit, spare=spare)
+    except (OSError, sqlite3.Error, StateError) as e:
+        log.warning("bucketsync: the cache could not be pruned: %s", e)
+    finally:
+        _EVICTING.release()

@@ -58,6 +58,8 @@ class UseLog:
         self._lock = threading.Lock()
         try:
             self._db = _connect(path)
+        except sqlite3.OperationalError:
+            raise  # locked, unwritable, disk full: the file itself may be fine
         except sqlite3.DatabaseError:  # damaged: it only held the order of use
             for suffix in ("", "-wal", "-shm"):
                 Path(f"{path}{suffix}").unlink(missing_ok=True)

@@ -228,3 +228,13 @@ def test_the_filesystem_takes_max_size_in_storage_options(moto_s3: S3Env) -> Non
     assert copies == ["1.csv", "2.csv"], "the least recently used went"
     with pytest.raises(bucketsync.UsageError, match=r"^max_size must be a size"):
         pd.read_csv(f"bucketsync://{moto_s3.bucket}/days/0.csv", storage_options={"max_size": "2x"})
+
+
+def test_a_use_log_that_cannot_be_written_does_not_fail_a_fetch(
+    moto_s3: S3Env, caplog: pytest.LogCaptureFixture
+) -> None:
+    moto_s3.put("k", b"content")
+    (Path(os.environ["BUCKETSYNC_STATE_DIR"]) / "cache.sqlite3").mkdir(parents=True)
+    path = bucketsync.fetch(moto_s3.url("k"), max_size="1MB")
+    assert path.read_bytes() == b"content"
+    assert "could not be noted" in caplog.text
