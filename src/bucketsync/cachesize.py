@@ -25,7 +25,6 @@ import math
 import os
 import re
 import sqlite3
-import stat
 import threading
 import time
 from collections.abc import Iterable, Iterator
@@ -137,23 +136,27 @@ def survey() -> Survey:
     written (its ctime). Brings the use log in line with what is there."""
     root = cache_dir().resolve()
     used = use_log().used()
-    copies, size = [], 0
-    for path, st in _files(root):
+    rows, size = [], 0
+    for path, st in _files(str(root)):
         size += st.st_size
-        if not is_temp_name(path.name):
-            copies.append(Copy(path, st.st_size, used.get(str(path), st.st_ctime)))
-    use_log().walked((str(c.path), c.size, c.used_at) for c in copies)
-    return Survey(root, tuple(copies), size)
+        if not is_temp_name(os.path.basename(path)):
+            rows.append((path, st.st_size, used.get(path, st.st_ctime)))
+    use_log().walked(rows)
+    return Survey(root, tuple(Copy(Path(p), n, at) for p, n, at in rows), size)
 
 
-def _files(root: Path) -> Iterator[tuple[Path, os.stat_result]]:
-    for here, _, names in os.walk(root):  # links to folders are not followed
-        for name in names:
-            path = Path(here, name)
-            with contextlib.suppress(OSError):
-                st = os.lstat(path)
-                if stat.S_ISREG(st.st_mode):
-                    yield path, st
+def _files(folder: str) -> Iterator[tuple[str, os.stat_result]]:
+    """The regular files below folder, never through a symbolic link."""
+    try:
+        entries = list(os.scandir(folder))
+    except OSError:
+        return  # gone, or unreadable: nothing of it can be counted or removed
+    for entry in entries:
+        with contextlib.suppress(OSError):
+            if entry.is_dir(follow_symlinks=False):
+                yield from _files(entry.path)
+            elif entry.is_file(follow_symlinks=False):
+                yield entry.path, entry.stat(follow_symlinks=False)
 
 
 def choose(
