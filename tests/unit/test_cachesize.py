@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import pickle
+import threading
 from pathlib import Path
 
 import pytest
 
+import bucketsync
 from bucketsync.cachesize import DURATION, MAX_ENV, SIZE, Copy, cap, choose
-from bucketsync.cacheuse import UseLog
+from bucketsync.cacheuse import UseLog, exclusive, open_held
 from bucketsync.errors import UsageError
 
 
@@ -115,3 +118,43 @@ def test_a_damaged_use_log_is_started_again(tmp_path: Path) -> None:
     (tmp_path / "cache.sqlite3").write_bytes(b"not a database" * 100)
     log = UseLog(tmp_path / "cache.sqlite3")
     assert log.total() == 0
+
+
+def test_a_mirror_keeps_its_cap_when_pickled(tmp_path: Path) -> None:
+    mirror = bucketsync.Mirror("s3://bucket/prefix/", tmp_path, max_size="1.5MB")
+    assert mirror.max_size == 1_500_000
+    assert pickle.loads(pickle.dumps(mirror)).max_size == 1_500_000
+
+
+def _blocked_on(inode: int) -> bool:
+    """True if /proc/locks shows a lock request waiting on the file with this inode."""
+    with open("/proc/locks") as f:
+        return any("->" in line and f":{inode} " in line for line in f)
+
+
+@pytest.mark.skipif(not Path("/proc/locks").exists(), reason="needs Linux's /proc/locks")
+def test_a_reader_that_waited_on_an_eviction_opens_the_new_copy(tmp_path: Path) -> None:
+    copy = tmp_path / "copy"
+    copy.write_bytes(b"old")
+    finds: list[int] = []
+
+    def find() -> Path:
+        finds.append(1)
+        return copy
+
+    read: list[bytes] = []
+
+    def reading() -> None:
+        with open_held(find) as f:
+            read.append(f.read())
+
+    with exclusive(copy) as st:  # an eviction checking the copy
+        assert st is not None
+        reader = threading.Thread(target=reading)
+        reader.start()
+        while not _blocked_on(st.st_ino):  # the reader opened the old copy and waits
+            reader.join(0.01)
+        copy.unlink()  # evicted, then fetched again
+        copy.write_bytes(b"new")
+    reader.join(10)
+    assert read == [b"new"] and len(finds) == 2, "the reader looked for the copy again"
