@@ -68,9 +68,9 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
     Options (constructor arguments, or `storage_options`): `endpoint_url`,
     `profile`, `max_age` (seconds a copy checked that recently is used without a
     request), `offline` ("warn", "ignore", "error"), `max_size` (a cap on the cache
-    folder, as for `Mirror`; a file open for reading is never removed), and the options of `sync()`
-    that apply: jobs, compare, progress, follow_symlinks, connect_timeout,
-    read_timeout, max_attempts, lock_timeout. `reuse_check` (default 2 s): a check
+    folder, as for `Mirror`; a file open for reading is never removed), and the
+    options of `sync()` that apply: jobs, compare, progress, follow_symlinks,
+    connect_timeout, read_timeout, max_attempts, lock_timeout. `reuse_check` (default 2 s): a check
     of a file by this filesystem serves its further touches of that file for so
     long, because one library read touches a file several times (pyarrow: `info`,
     `isfile`, `open`, then `isfile` and `open` again); 0 checks on every touch.
