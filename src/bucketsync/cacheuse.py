@@ -17,6 +17,7 @@ drops the locks of a process that dies, even by SIGKILL.
 from __future__ import annotations
 
 import contextlib
+import errno
 import os
 import sqlite3
 import sys
@@ -198,7 +199,15 @@ else:
     import fcntl
 
     def _share(fd: int) -> None:
-        fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while an eviction checks this file
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH)  # waits only while an eviction checks this file
+        except OSError as e:
+            if e.errno not in _NO_LOCKS:
+                raise
+            # a file system without flock: read anyway; eviction cannot lock it either,
+            # so it removes nothing there
+
+    _NO_LOCKS = (errno.ENOLCK, errno.EOPNOTSUPP, errno.ENOSYS, errno.EINVAL)
 
     @contextlib.contextmanager
     def exclusive(path: Path) -> Iterator[os.stat_result | None]:
