@@ -572,7 +572,7 @@ def watched_popen(monitor: Monitor) -> type[subprocess.Popen[Any]]:
 
         def __init__(self, args: Any, *rest: Any, **kwargs: Any) -> None:
             argv = bucketsync_argv(args)
-            if argv is not None:
+            if argv is not None and argv[:1] != ["cache"]:  # `cache` syncs nothing
                 self._call = monitor.begin_cli(argv, kwargs.get("env"), kwargs.get("cwd"))
             try:
                 super().__init__(args, *rest, **kwargs)

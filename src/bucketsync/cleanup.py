@@ -124,7 +124,7 @@ def _settle(record: Record, tally: _Tally) -> None:
         if not stat.S_ISDIR(st.st_mode):  # a folder's content is swept on its own
             tally.keep(path, LINK if stat.S_ISLNK(st.st_mode) else SPECIAL)
         return
-    unchanged = _unchanged(record, path, st)
+    unchanged = is_unchanged(record, path, st)
     if not unchanged and not tally.force:
         tally.keep(path, CHANGED)
         return
@@ -141,7 +141,7 @@ def _below_link(root: Path, path: Path) -> bool:
     return False
 
 
-def _unchanged(record: Record, path: Path, st: os.stat_result) -> bool:
+def is_unchanged(record: Record, path: Path, st: os.stat_result) -> bool:
     """True if the file is the version recorded: the same fingerprint, else the same CRC."""
     local = local_file(record.rel, st)
     if record.local_matches(local):

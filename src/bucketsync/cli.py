@@ -78,6 +78,9 @@ def _parser() -> argparse.ArgumentParser:
     from . import checkcli  # `check` lives in modules of its own
 
     checkcli.add_parser(commands)
+    from . import cachecli
+
+    cachecli.add_parser(commands)
     return parser
 
 
@@ -283,6 +286,10 @@ def _run(args: argparse.Namespace) -> int:
         from . import checkcli
 
         return checkcli.run(args)
+    if args.command == "cache":
+        from . import cachecli
+
+        return cachecli.run(args)
     with _notices(not (args.quiet or args.json)):
         if args.command == "diff":
             plan = api.diff(args.src, args.dst, **options_of(args))

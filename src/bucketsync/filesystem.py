@@ -37,6 +37,7 @@ except ImportError:  # pragma: no cover - fsspec before 2025.10
     _Base = AbstractFileSystem
 
 from . import api
+from .cacheuse import open_held
 from .fsparts import (
     Upload,
     add_folders,
@@ -66,9 +67,10 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
 
     Options (constructor arguments, or `storage_options`): `endpoint_url`,
     `profile`, `max_age` (seconds a copy checked that recently is used without a
-    request), `offline` ("warn", "ignore", "error"), and the options of `sync()`
-    that apply: jobs, compare, progress, follow_symlinks, connect_timeout,
-    read_timeout, max_attempts, lock_timeout. `reuse_check` (default 2 s): a check
+    request), `offline` ("warn", "ignore", "error"), `max_size` (a cap on the cache
+    folder, as for `Mirror`; a file open for reading is never removed), and the
+    options of `sync()` that apply: jobs, compare, progress, follow_symlinks,
+    connect_timeout, read_timeout, max_attempts, lock_timeout. `reuse_check` (default 2 s): a check
     of a file by this filesystem serves its further touches of that file for so
     long, because one library read touches a file several times (pyarrow: `info`,
     `isfile`, `open`, then `isfile` and `open` again); 0 checks on every touch.
@@ -88,6 +90,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         profile: str | None = None,
         max_age: float | None = None,
         offline: str = "warn",
+        max_size: int | str | None = None,
         reuse_check: float = REUSE_CHECK,
         **options: Any,
     ) -> None:
@@ -99,6 +102,7 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         super().__init__(**listing)
         refuse_not_applicable(options)
         settings = {"endpoint_url": endpoint_url, "profile": profile, **options}
+        settings["max_size"] = max_size
         self._options = {k: v for k, v in settings.items() if v is not None}
         given = {**self._options, "max_age": max_age, "offline": offline}
         check = Mirror("s3://bucketsync-options/", **given)  # checks every option
@@ -194,8 +198,8 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         **kwargs: Any,
     ) -> IO[bytes]:
         path = self._strip_protocol(path)
-        if mode == "rb":
-            return open(self.local_path(path), "rb")
+        if mode == "rb":  # held open: the bounded cache leaves it until closed
+            return cast(IO[bytes], open_held(lambda: self.local_path(path), "rb"))
         if mode not in ("wb", "ab"):
             raise UsageError(f"mode must be 'rb', 'wb' or 'ab', not {mode!r}")
         if not autocommit:
@@ -485,4 +489,5 @@ class BucketsyncFileSystem(_Base):  # type: ignore[misc]
         """Options for a sync of exactly these relative paths."""
         patterns = [re.sub(r"([*?\[])", r"[\1]", rel) for rel in rels]
         rules = [("exclude", "*"), *(("include", p) for p in patterns)]
-        return {**self._options, "filter_rules": rules}
+        options = {k: v for k, v in self._options.items() if k != "max_size"}
+        return {**options, "filter_rules": rules}

@@ -86,7 +86,8 @@ class Shared:
         self.mirror = Mirror(f"s3://{bucket}/", **given)
         self.stats = Stats()
         location = self.mirror.location
-        self.store = api.make_store(location, api._options(dict(options)), self.stats)
+        sync_options = {k: v for k, v in options.items() if k != "max_size"}
+        self.store = api.make_store(location, api._options(sync_options), self.stats)
 
 
 _SHARED: dict[tuple[str, str], Shared] = {}

@@ -12,9 +12,10 @@ from pathlib import Path
 from types import TracebackType
 from typing import IO, Any, Literal, cast
 
-from . import api, cleanup, fresh, twoway
+from . import api, cachesize, cleanup, fresh, twoway
 from .atomic import AtomicFile
 from .cachedir import default_folder, key_lock
+from .cacheuse import open_held
 from .cleanup import Cleared
 from .errors import EndpointError, ObjectNotFound, OfflineWarning, UsageError, warn
 from .job import Job, SyncOptions
@@ -47,6 +48,10 @@ class Mirror:
       or by a sync) is used without asking the server; None asks every time.
     - offline: when the endpoint cannot be reached and a local copy exists, "warn"
       uses it with an `OfflineWarning`, "ignore" uses it silently, "error" raises.
+    - max_size: a cap on the cache folder (bytes, or text such as "20GB" or "500MiB";
+      default $BUCKETSYNC_CACHE_MAX, else none): after a download into it, the least
+      recently used copies go until it fits, never a local change not pushed, a copy
+      open for reading (through `open()` or fsspec) or one under a running sync.
     - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...).
 
     A local change (written with ``open(key, "w")``) is kept by `path()` until
@@ -62,6 +67,7 @@ class Mirror:
         *,
         max_age: float | None = None,
         offline: Offline = "warn",
+        max_size: int | str | None = None,
         lock: Any = None,
         at: Any = None,
         **options: Any,
@@ -70,6 +76,8 @@ class Mirror:
         self._pin = None if lock is None and at is None else MirrorPin(self.location, lock, at)
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
+        self.max_size: int | None = cachesize.SIZE("max_size", max_size)
+        cachesize.cap(self.max_size)  # a bad $BUCKETSYNC_CACHE_MAX fails here, not later
         self._options = dict(options)
         self._sync_options = _checked(options)  # fails early on a bad option
         local = LOCAL("local", local)
@@ -106,6 +114,12 @@ class Mirror:
         within `max_age` seconds of the last check. Raises `ObjectNotFound` if
         there is no such object.
         """
+        downloads = self.downloads
+        path = self._path(key, max_age, offline)
+        cachesize.used(path, self.max_size, added=self.downloads != downloads)
+        return path
+
+    def _path(self, key: str, max_age: float | None, offline: Offline) -> Path:
         rel = _rel(key)
         if self._pin is not None:
             return self._pin.path(self.local, rel, self._options)
@@ -124,13 +138,14 @@ class Mirror:
     def open(self, key: str, mode: str = "r", **kwargs: Any) -> IO[Any]:
         """Open the local copy of key like the built-in `open` (modes r, w, a; b or t).
 
-        Reading opens a current copy (as `path()`). Writing goes to a temporary file
-        that replaces the local copy when closed; `push()` uploads it.
+        Reading opens a current copy (as `path()`), held until closed: the bounded
+        cache never removes it meanwhile. Writing goes to a temporary file that
+        replaces the local copy when closed; `push()` uploads it.
         """
         if mode not in MODES:
             raise UsageError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
         if mode.startswith("r"):
-            return open(self.path(key), mode, **kwargs)
+            return open_held(lambda: self.path(key), mode, **kwargs)
         if self._pin is not None:
             raise self._pin.refuse(f"open({key!r}, {mode!r})")
         rel, root = _rel(key), self.local
@@ -147,6 +162,8 @@ class Mirror:
         report = self._sync(self.url, self.local, options, spare_changed=True)
         with self._lock:
             self.downloads += report.downloaded
+        if report.downloaded and not report.dry_run:
+            cachesize.pulled(self.local, self.max_size)
         return report
 
     def push(self, **options: Any) -> Report:
@@ -167,6 +184,8 @@ class Mirror:
         with self._lock:
             self.downloads += report.downloaded
             self._sent.update(report.requests)
+        if report.downloaded and not report.dry_run:
+            cachesize.pulled(self.local, self.max_size)
         return report
 
     def diff(self, direction: Literal["pull", "push"] = "pull", **options: Any) -> Plan:
@@ -299,6 +318,7 @@ class Mirror:
             "local": self._given_local,
             "max_age": self.max_age,
             "offline": self.offline,
+            "max_size": self.max_size,
             "options": self._options,
             **({} if self._pin is None else self._pin.state()),
         }
@@ -309,6 +329,7 @@ class Mirror:
             state["local"],
             max_age=state["max_age"],
             offline=state["offline"],
+            max_size=state.get("max_size"),
             lock=state.get("lock"),
             at=state.get("at"),
             **state["options"],
@@ -325,6 +346,7 @@ def fetch(
     max_age: float | None = None,
     offline: Offline = "warn",
     version: str | None = None,
+    max_size: int | str | None = None,
     **options: Any,
 ) -> Path:
     """The local path of a current copy of one object, downloaded only if it changed.
@@ -333,10 +355,13 @@ def fetch(
     ``<cache>/<endpoint host>/bucket/EOD/prices.parquet``, checked with at most one
     request (none within `max_age` seconds of the last check). `offline` and
     `options` are as for `Mirror`. With `version` (an S3 version id), the copy of
-    that version, kept apart from the current copy (``.../.versions/...``).
+    that version, kept apart from the current copy (``.../.versions/...``). `max_size`
+    caps the cache folder, as for `Mirror`.
     """
     if version is not None:
         return fetch_version(url, version, **options)
+    if max_size is not None:
+        options["max_size"] = max_size
     location = parse_s3_url(S3_URL("url", url), as_folder=False)
     folder, _, name = location.prefix.rpartition("/")
     if not name:
@@ -379,7 +404,7 @@ def _open_job(location: S3Location, local: Path | None, options: SyncOptions) ->
     return Job(SyncPair("pull", root, location), options, store, state, scope, stats)
 
 
-_OWN_OPTIONS = ("local", "max_age", "offline")
+_OWN_OPTIONS = ("local", "max_age", "offline", "max_size")
 
 
 def _checked(options: dict[str, Any]) -> SyncOptions:

@@ -138,6 +138,10 @@ class StateDB:
                 "UPDATE scopes SET swept_at=max(swept_at, ?) WHERE id=?", (when, scope)
             )
 
+    def roots(self) -> list[tuple[int, str]]:
+        """Every scope's id and local folder."""
+        return [(int(i), str(r)) for i, r in self._db.execute("SELECT id, local_root FROM scopes")]
+
     def verified_at(self, scope: int, record: Record) -> float:
         """When the pair of `record` was last confirmed: its own check, or a complete sync."""
         row = self._db.execute("SELECT swept_at FROM scopes WHERE id=?", (scope,)).fetchone()

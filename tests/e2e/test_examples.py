@@ -99,6 +99,12 @@ def test_quickstart(kernel: str) -> None:
     assert "'list': 3" in requests, "the diff and both pulls listed once each"
     (push,) = data(cell_with(nb, "m.push()"), HTML)
     assert "1 uploaded" in push
+    url = cell_with(nb, "pd.read_csv(url")
+    (frame,) = data(url, HTML)  # the file as cell 12 changed it, read through bucketsync://
+    assert frame.count("<tr") == 4 and "<td>13</td>" in frame, frame
+    printed = "".join(o.get("text", "") for o in outputs(url) if o["output_type"] == "stream")
+    assert "the copy m.path() keeps: True" in printed, printed
+    assert "'list': 1, 'head': 0, 'get': 0" in printed, "max_age=60 trusted the last check"
 
 
 def test_cache_vs_direct(kernel: str) -> None:

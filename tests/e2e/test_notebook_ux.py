@@ -74,4 +74,4 @@ def test_a_misspelt_option_names_itself_and_the_valid_ones(name: str, meant: str
             call()
         message = str(raised.value)
         assert message.startswith(f"unknown option '{name}' (did you mean {meant}?);"), message
-        assert "the options are local, max_age, offline, delete, dry_run" in message
+        assert "the options are local, max_age, offline, max_size, delete, dry_run" in message
