@@ -335,7 +335,7 @@ class FaultProxy:
             raise ValueError(f"upstream must be http://HOST:PORT, got {upstream!r}")
         self.upstream = (parts.hostname, parts.port)
         self.stats: dict[str, int] = dict.fromkeys(
-            ("connections", "requests", "ok", *KINDS, "bytes_up", "bytes_down"), 0
+            ("connections", "requests", "ok", *KINDS, "answered", "bytes_up", "bytes_down"), 0
         )
         self.log: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
@@ -423,9 +423,10 @@ class FaultProxy:
             self._tasks.discard(task)
 
     def count_bytes(self, up: int, down: int) -> None:
-        """Count the body bytes of a request forwarded and of its response (stats
-        "bytes_up", "bytes_down")."""
+        """Count a request answered by the server, and the body bytes of the request and
+        of its response (stats "answered", "bytes_up", "bytes_down")."""
         with self._lock:
+            self.stats["answered"] += 1
             self.stats["bytes_up"] += up
             self.stats["bytes_down"] += down
 

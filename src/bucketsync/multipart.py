@@ -101,7 +101,9 @@ def _resumable(
         if not row.fits(key, local, part_size) or known not in (None, row.crc64nvme):
             raise UploadGone(f"{key}: the file changed since its upload began")
         held = list_parts(job.store, key, row.upload_id)
-    except errors.BucketsyncError:
+    except errors.EndpointError:
+        raise  # the server is out of reach: the upload stays for a later sync
+    except errors.BucketsyncError:  # gone, refused, or not listable: start over
         job.store.abort_multipart(row.key, row.upload_id)
         end_upload(job, rel, row.upload_id)
         return None, {}

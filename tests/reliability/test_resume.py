@@ -1,8 +1,9 @@
 """Resuming large transfers after SIGKILL (issue 18).
 
 A `bucketsync sync` in a worker process (crash_worker.py: multipart and ranged above
-2 MiB, 1 MiB parts) moves a 48 MiB file through the counting proxy, slowed so that the
-kill, at a seeded number of part uploads or range GETs, lands mid-transfer. The next
+2 MiB, 1 MiB parts; 5 MiB on LocalStack, which refuses smaller ones) moves a 48 MiB
+file through the counting proxy, slowed so that the kill, at a seeded number of part
+uploads or range GETs, lands mid-transfer. The next
 run of the same worker must send at most what was missing plus one part or range
 (counted as body bytes through the proxy), land byte-identical content with the same
 checksum as a fresh upload, and leave no temporary file, open upload or in-flight row.
@@ -29,14 +30,14 @@ from reliakit import MIB, read_tree, state_db, temp_files, write_tree
 from s3env import S3Env
 
 WORKER = str(Path(__file__).with_name("crash_worker.py"))
-PART = MIB  # the worker's part size; its ranges are 1 to 4 parts
 SIZE = 48 * MIB + 12_345
-PARTS = -(-SIZE // PART)
+PART_MIB = {"localstack": 5}  # the worker's part size where 1 MiB is refused; ranges are
+# 1 to 4 parts
 SEED = 18_2026
 TRIALS = 3  # kills per direction and server
 SLOW = Faults(rate=6_000_000)  # bytes a second per connection: about 2 s for the file
 SLACK = 256 * 1024  # request and response bodies besides the data (XML of listings, parts)
-SERVERS = ["moto_s3", "rclone_s3"]
+SERVERS = ["moto_s3", "rclone_s3", "localstack"]
 
 
 @pytest.fixture
@@ -78,12 +79,11 @@ def kill_when(env: dict[str, str], args: list[str], condition: Callable[[], bool
 
 
 def settled(proxy: FaultProxy) -> FaultProxy:
-    """The proxy once the requests the killed run left in flight are done with (their
-    bytes must not count as the next run's)."""
-    last: dict[str, int] = {}
-    while proxy.stats != last:
-        last = dict(proxy.stats)
-        time.sleep(0.3)
+    """The proxy once the server has answered the requests the killed run left in flight
+    (their bytes must not count as the next run's, and the parts they carry must be in)."""
+    deadline = time.monotonic() + 60
+    while proxy.stats["answered"] < proxy.stats["requests"] and time.monotonic() < deadline:
+        time.sleep(0.05)
     return proxy
 
 
@@ -127,20 +127,30 @@ def checksums(s3: S3Env, key: str) -> dict[str, Any]:
     return {name: head.get(name) for name in fields}
 
 
-def killed_push(s3: S3Env, proxy: FaultProxy, src: Path, after_parts: int) -> list[str]:
+def worker_env(s3: S3Env, server: str) -> tuple[dict[str, str], int]:
+    """The worker's environment on this server, and its part size."""
+    mib = PART_MIB.get(server, 1)
+    return {**s3.env, "PART_MIB": str(mib)}, mib * MIB
+
+
+def killed_push(
+    s3: S3Env, proxy: FaultProxy, src: Path, after_parts: int, env: dict[str, str] | None = None
+) -> list[str]:
     args = ["sync", str(src), s3.url("p"), "--endpoint-url", proxy.endpoint_url, "--jobs", "4"]
     proxy.set_faults(SLOW)
     parts = counter(proxy, "PUT", "partNumber=")
-    kill_when(s3.env, args, lambda: parts() >= after_parts)
+    kill_when(env or s3.env, args, lambda: parts() >= after_parts)
     settled(proxy).set_faults(Faults())
     return args
 
 
-def killed_pull(s3: S3Env, proxy: FaultProxy, dst: Path, after_gets: int) -> list[str]:
+def killed_pull(
+    s3: S3Env, proxy: FaultProxy, dst: Path, after_gets: int, env: dict[str, str] | None = None
+) -> list[str]:
     args = ["sync", s3.url("p"), str(dst), "--endpoint-url", proxy.endpoint_url, "--jobs", "4"]
     proxy.set_faults(SLOW)
     gets = counter(proxy, "GET", "big.bin")
-    kill_when(s3.env, args, lambda: gets() >= after_gets)
+    kill_when(env or s3.env, args, lambda: gets() >= after_gets)
     settled(proxy).set_faults(Faults())
     return args
 
@@ -151,6 +161,8 @@ def test_a_killed_push_resumes_with_the_missing_parts(
     request: pytest.FixtureRequest, server: str, tmp_path: Path, small_parts: None, figures: Figures
 ) -> None:
     s3: S3Env = request.getfixturevalue(server)
+    env, part = worker_env(s3, server)
+    parts = -(-SIZE // part)
     rng = random.Random(f"{SEED}-push-{server}")
     section = f"resume: SIGKILL during a push ({server.removesuffix('_s3')})"
     with FaultProxy(s3.endpoint_url, Faults()) as proxy:
@@ -158,16 +170,16 @@ def test_a_killed_push_resumes_with_the_missing_parts(
             data = data_of(f"{SEED}-{server}-{trial}")
             src = tmp_path / f"src{trial}"
             write_tree(src, {"big.bin": data})
-            args = killed_push(s3, proxy, src, rng.randint(4, PARTS - 8))
+            args = killed_push(s3, proxy, src, rng.randint(2, parts * 3 // 4), env)
             ((upload_id, key),) = rows(s3.env, "SELECT upload_id, key FROM uploads")
             held = s3.client.list_parts(Bucket=s3.bucket, Key=key, UploadId=upload_id)
-            missing = PARTS - len(held.get("Parts", []))
+            missing = parts - len(held.get("Parts", []))
             before = proxy.stats["bytes_up"]
-            report = rerun(s3.env, args)
+            report = rerun(env, args)
             sent = proxy.stats["bytes_up"] - before
-            assert sent <= (missing + 1) * PART + SLACK, (sent, missing)
-            assert report["summary"]["bytes_transferred"] <= (missing + 1) * PART
-            assert action(report, "big.bin")["resumed"] is (missing < PARTS)
+            assert sent <= (missing + 1) * part + SLACK, (sent, missing)
+            assert report["summary"]["bytes_transferred"] <= (missing + 1) * part
+            assert action(report, "big.bin")["resumed"] is (missing < parts)
             assert s3.get("p/big.bin") == data
             assert not rows(s3.env, "SELECT * FROM uploads") + rows(
                 s3.env, "SELECT * FROM upload_parts"
@@ -176,16 +188,16 @@ def test_a_killed_push_resumes_with_the_missing_parts(
             figures.add(section, trials=1, file_bytes=SIZE, bytes_resent=sent)
             figures.maximum(section, "max_resent_share", round(sent / SIZE, 3))
         resumed = checksums(s3, "p/big.bin")
-        fresh = fresh_push(s3, proxy, tmp_path / f"src{TRIALS - 1}")
+        fresh = fresh_push(env, s3, proxy, tmp_path / f"src{TRIALS - 1}")
     assert resumed == fresh  # same ETag, checksums and metadata as an upload never cut
     metadata = {name.lower(): value for name, value in resumed["Metadata"].items()}
     assert metadata["crc64nvme"] == crc64_text(crc64nvme(data))
 
 
-def fresh_push(s3: S3Env, proxy: FaultProxy, src: Path) -> dict[str, Any]:
+def fresh_push(env: dict[str, str], s3: S3Env, proxy: FaultProxy, src: Path) -> dict[str, Any]:
     """The checksums of the same file pushed in one go, to another prefix."""
     args = ["sync", str(src), s3.url("fresh"), "--endpoint-url", proxy.endpoint_url]
-    assert not action(rerun(s3.env, args), "big.bin")["resumed"]
+    assert not action(rerun(env, args), "big.bin")["resumed"]
     return checksums(s3, "fresh/big.bin")
 
 
@@ -195,6 +207,7 @@ def test_a_killed_pull_resumes_with_the_missing_ranges(
     request: pytest.FixtureRequest, server: str, tmp_path: Path, figures: Figures
 ) -> None:
     s3: S3Env = request.getfixturevalue(server)
+    env, _ = worker_env(s3, server)
     rng = random.Random(f"{SEED}-pull-{server}")
     section = f"resume: SIGKILL during a pull ({server.removesuffix('_s3')})"
     with FaultProxy(s3.endpoint_url, Faults()) as proxy:
@@ -202,12 +215,12 @@ def test_a_killed_pull_resumes_with_the_missing_ranges(
             data = data_of(f"{SEED}-{server}-{trial}")
             s3.put("p/big.bin", data)
             dst = tmp_path / f"dst{trial}"
-            args = killed_pull(s3, proxy, dst, rng.randint(3, 9))
+            args = killed_pull(s3, proxy, dst, rng.randint(3, 6), env)
             assert len(temp_files(dst)) == 1 and not read_tree(dst)
             ((step,),) = rows(s3.env, "SELECT step FROM downloads")
             kept = sum(n for (n,) in rows(s3.env, "SELECT length FROM download_ranges"))
             before = proxy.stats["bytes_down"]
-            report = rerun(s3.env, args)
+            report = rerun(env, args)
             sent = proxy.stats["bytes_down"] - before
             assert sent <= SIZE - kept + step + SLACK, (sent, kept, step)
             assert report["summary"]["bytes_transferred"] == SIZE - kept
