@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import random
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -66,16 +67,22 @@ def start(env: dict[str, str], *args: str) -> subprocess.Popen[str]:
     return worker
 
 
-def kill_when(env: dict[str, str], args: list[str], condition: Callable[[], bool]) -> None:
-    """Run the sync; SIGKILL it once `condition` holds (it must not finish first)."""
+def kill_when(
+    env: dict[str, str],
+    args: list[str],
+    condition: Callable[[], bool],
+    signum: int = signal.SIGKILL,
+) -> None:
+    """Run the sync; send it `signum` once `condition` holds (it must not finish first)."""
     worker = start(env, *args)
     deadline = time.monotonic() + 60
     while not condition():
         assert worker.poll() is None, f"the sync ended before the kill: {worker.stderr}"
         assert time.monotonic() < deadline, "the sync never got under way"
         time.sleep(0.005)
-    worker.kill()
-    worker.communicate()
+    worker.send_signal(signum)
+    worker.communicate(timeout=60)
+    assert worker.returncode == (-9 if signum == signal.SIGKILL else 130)
 
 
 def settled(proxy: FaultProxy) -> FaultProxy:
@@ -108,6 +115,14 @@ def rows(env: dict[str, str], query: str) -> list[tuple[Any, ...]]:
         return db.execute(query).fetchall()
 
 
+def ranges_written(env: dict[str, str]) -> int:
+    """How many ranges the running download has recorded as written."""
+    try:
+        return len(rows(env, "SELECT offset FROM download_ranges"))
+    except sqlite3.Error:  # no database, or no table yet
+        return 0
+
+
 def action(report: dict[str, Any], rel: str) -> dict[str, Any]:
     (found,) = [a for a in report["actions"] if a["path"] == rel]
     return found
@@ -134,23 +149,32 @@ def worker_env(s3: S3Env, server: str) -> tuple[dict[str, str], int]:
 
 
 def killed_push(
-    s3: S3Env, proxy: FaultProxy, src: Path, after_parts: int, env: dict[str, str] | None = None
+    s3: S3Env,
+    proxy: FaultProxy,
+    src: Path,
+    after_parts: int,
+    env: dict[str, str] | None = None,
+    signum: int = signal.SIGKILL,
 ) -> list[str]:
     args = ["sync", str(src), s3.url("p"), "--endpoint-url", proxy.endpoint_url, "--jobs", "4"]
     proxy.set_faults(SLOW)
     parts = counter(proxy, "PUT", "partNumber=")
-    kill_when(env or s3.env, args, lambda: parts() >= after_parts)
+    kill_when(env or s3.env, args, lambda: parts() >= after_parts, signum)
     settled(proxy).set_faults(Faults())
     return args
 
 
 def killed_pull(
-    s3: S3Env, proxy: FaultProxy, dst: Path, after_gets: int, env: dict[str, str] | None = None
+    s3: S3Env,
+    proxy: FaultProxy,
+    dst: Path,
+    after_ranges: int,
+    env: dict[str, str] | None = None,
+    signum: int = signal.SIGKILL,
 ) -> list[str]:
     args = ["sync", s3.url("p"), str(dst), "--endpoint-url", proxy.endpoint_url, "--jobs", "4"]
     proxy.set_faults(SLOW)
-    gets = counter(proxy, "GET", "big.bin")
-    kill_when(env or s3.env, args, lambda: gets() >= after_gets)
+    kill_when(env or s3.env, args, lambda: ranges_written(env or s3.env) >= after_ranges, signum)
     settled(proxy).set_faults(Faults())
     return args
 
@@ -185,8 +209,12 @@ def test_a_killed_push_resumes_with_the_missing_parts(
                 s3.env, "SELECT * FROM upload_parts"
             )
             assert not open_uploads(s3)
-            figures.add(section, trials=1, file_bytes=SIZE, bytes_resent=sent)
-            figures.maximum(section, "max_resent_share", round(sent / SIZE, 3))
+            numbers = {p["PartNumber"] for p in held.get("Parts", [])}
+            lacking = sum(min(part, SIZE - (n - 1) * part) for n in range(1, parts + 1))
+            lacking -= sum(min(part, SIZE - (n - 1) * part) for n in numbers)
+            figures.add(section, trials=1, file_bytes=SIZE, bytes_sent=sent, bytes_lacking=lacking)
+            figures.maximum(section, "max_sent_share", round(sent / SIZE, 3))
+            figures.maximum(section, "max_excess_share", round((sent - lacking) / SIZE, 3))
         resumed = checksums(s3, "p/big.bin")
         fresh = fresh_push(env, s3, proxy, tmp_path / f"src{TRIALS - 1}")
     assert resumed == fresh  # same ETag, checksums and metadata as an upload never cut
@@ -215,7 +243,7 @@ def test_a_killed_pull_resumes_with_the_missing_ranges(
             data = data_of(f"{SEED}-{server}-{trial}")
             s3.put("p/big.bin", data)
             dst = tmp_path / f"dst{trial}"
-            args = killed_pull(s3, proxy, dst, rng.randint(3, 6), env)
+            args = killed_pull(s3, proxy, dst, rng.randint(1, 6), env)
             assert len(temp_files(dst)) == 1 and not read_tree(dst)
             ((step,),) = rows(s3.env, "SELECT step FROM downloads")
             kept = sum(n for (n,) in rows(s3.env, "SELECT length FROM download_ranges"))
@@ -229,8 +257,29 @@ def test_a_killed_pull_resumes_with_the_missing_ranges(
             assert not rows(s3.env, "SELECT * FROM downloads") + rows(
                 s3.env, "SELECT * FROM download_ranges"
             )
-            figures.add(section, trials=1, file_bytes=SIZE, bytes_resent=sent)
-            figures.maximum(section, "max_resent_share", round(sent / SIZE, 3))
+            lacking = SIZE - kept
+            figures.add(section, trials=1, file_bytes=SIZE, bytes_sent=sent, bytes_lacking=lacking)
+            figures.maximum(section, "max_sent_share", round(sent / SIZE, 3))
+            figures.maximum(section, "max_excess_share", round((sent - lacking) / SIZE, 3))
+
+
+def test_ctrl_c_is_resumed_too(moto_s3: S3Env, tmp_path: Path, small_parts: None) -> None:
+    """SIGINT stops the sync within its grace period; what it had sent is kept."""
+    data = data_of("ctrl-c")
+    src, dst = tmp_path / "src", tmp_path / "dst"
+    write_tree(src, {"big.bin": data})
+    with FaultProxy(moto_s3.endpoint_url, Faults()) as proxy:
+        push = killed_push(moto_s3, proxy, src, 8, signum=signal.SIGINT)
+        report = rerun(moto_s3.env, push)
+        assert action(report, "big.bin")["resumed"]
+        assert report["summary"]["bytes_transferred"] < SIZE
+        pull = killed_pull(moto_s3, proxy, dst, 4, signum=signal.SIGINT)
+        assert len(temp_files(dst)) == 1
+        report = rerun(moto_s3.env, pull)
+    assert action(report, "big.bin")["resumed"]
+    assert report["summary"]["bytes_transferred"] < SIZE
+    assert moto_s3.get("p/big.bin") == data and read_tree(dst) == {"big.bin": data}
+    assert not temp_files(dst) and not open_uploads(moto_s3)
 
 
 def test_a_changed_file_starts_its_upload_over(
@@ -294,8 +343,7 @@ def test_abandoned_transfers_are_ended_by_the_next_sync(
         push = killed_push(moto_s3, proxy, src, 10)
         pull = ["sync", moto_s3.url("q"), str(dst), "--endpoint-url", proxy.endpoint_url]
         proxy.set_faults(SLOW)
-        gets = counter(proxy, "GET", "big.bin")
-        kill_when(moto_s3.env, pull, lambda: gets() >= 5)
+        kill_when(moto_s3.env, pull, lambda: ranges_written(moto_s3.env) >= 2)
         proxy.set_faults(Faults())
         assert len(temp_files(dst)) == 1
         (src / "big.bin").unlink()
