@@ -12,7 +12,6 @@ a complete sync left behind (aborting their uploads, removing their temporary fi
 from __future__ import annotations
 
 import contextlib
-import fcntl
 import os
 import stat
 from collections.abc import Iterable, Iterator
@@ -24,7 +23,7 @@ from . import errors
 from .entries import LocalFile
 from .hashing import crc64nvme
 from .job import Job
-from .stores.local import Temp, claim_temp, release_temp, remove_orphan
+from .stores.local import Temp, claim_temp, lock_now, release_temp, remove_orphan
 from .stores.multipart import open_uploads
 from .stores.tempnames import is_own_temp
 
@@ -202,11 +201,10 @@ def _reopen(temp: str, size: int) -> int | None:
         return None
     try:
         st = os.fstat(fd)
-        if stat.S_ISREG(st.st_mode) and st.st_size == size:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            return fd
+        if stat.S_ISREG(st.st_mode) and st.st_size == size and lock_now(fd):
+            return fd  # (not locked: another process is writing it)
     except OSError:
-        pass  # busy: another process is writing it
+        pass
     os.close(fd)
     return None
 

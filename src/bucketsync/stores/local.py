@@ -279,6 +279,12 @@ def remove_orphan(path: str) -> bool:
     return False
 
 
+def lock_now(fd: int) -> bool:
+    """Lock fd without waiting: False if another process holds it (True where locks
+    are not supported)."""
+    return _try_lock(fd) is not False
+
+
 def _try_lock(fd: int) -> bool | None:
     """Lock fd without waiting: True if locked, False if busy, None if unsupported."""
     if fcntl is None:
