@@ -17,6 +17,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -24,6 +25,7 @@ from typing import Any
 
 import pytest
 
+import bucketsync
 from bucketsync.hashing import crc64_text, crc64nvme
 from faultproxy import FaultProxy, Faults
 from reliability_figures import Figures
@@ -280,6 +282,38 @@ def test_ctrl_c_is_resumed_too(moto_s3: S3Env, tmp_path: Path, small_parts: None
     assert report["summary"]["bytes_transferred"] < SIZE
     assert moto_s3.get("p/big.bin") == data and read_tree(dst) == {"big.bin": data}
     assert not temp_files(dst) and not open_uploads(moto_s3)
+
+
+def test_a_pull_cut_off_by_the_network_is_resumed(
+    moto_s3: S3Env, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Every GET refused once three ranges are in: the sync fails that file and keeps
+    its partial download; the next one (the link back) resumes it. In-process API."""
+    monkeypatch.setattr("bucketsync.transfer.MULTIPART_THRESHOLD", 2 * MIB)
+    monkeypatch.setattr("bucketsync.transfer.PART_SIZE", MIB)
+    data = data_of("network")
+    moto_s3.put("p/big.bin", data)
+    dst = tmp_path / "dst"
+    options: dict[str, Any] = {"progress": False, "max_attempts": 1, "jobs": 2}
+    with FaultProxy(moto_s3.endpoint_url, SLOW) as proxy:
+
+        def cut() -> None:
+            deadline = time.monotonic() + 60
+            while ranges_written(moto_s3.env) < 3 and time.monotonic() < deadline:
+                time.sleep(0.005)
+            proxy.set_faults(Faults(reset=1.0, only_methods=frozenset({"GET"})))
+
+        cutter = threading.Thread(target=cut)
+        cutter.start()
+        url = moto_s3.url("p")
+        first = bucketsync.sync(url, dst, endpoint_url=proxy.endpoint_url, **options)
+        cutter.join()
+        assert not first.ok and len(temp_files(dst)) == 1
+        proxy.set_faults(Faults())
+        second = bucketsync.sync(url, dst, endpoint_url=proxy.endpoint_url, **options)
+    assert second.ok and second.resumed == {"big.bin"}
+    assert second.bytes_transferred <= SIZE - 3 * MIB
+    assert read_tree(dst) == {"big.bin": data} and not temp_files(dst)
 
 
 def test_a_changed_file_starts_its_upload_over(
