@@ -243,6 +243,7 @@ class _Session:
         if kind == "truncate":
             await self._send(_truncated(resp))
             return False
+        self.proxy.count_bytes(len(req.body), len(resp.body))
         await self._send(resp.head() + resp.body, faults.rate)
         return req.keep_alive() and resp.keep_alive()
 
@@ -333,7 +334,9 @@ class FaultProxy:
         if parts.scheme != "http" or not parts.hostname or not parts.port:
             raise ValueError(f"upstream must be http://HOST:PORT, got {upstream!r}")
         self.upstream = (parts.hostname, parts.port)
-        self.stats: dict[str, int] = dict.fromkeys(("connections", "requests", "ok", *KINDS), 0)
+        self.stats: dict[str, int] = dict.fromkeys(
+            ("connections", "requests", "ok", *KINDS, "answered", "bytes_up", "bytes_down"), 0
+        )
         self.log: list[tuple[str, str, str]] = []
         self._lock = threading.Lock()
         self._faults = faults
@@ -418,6 +421,14 @@ class FaultProxy:
                 await _Session(self, reader, writer).run()
         finally:
             self._tasks.discard(task)
+
+    def count_bytes(self, up: int, down: int) -> None:
+        """Count a request answered by the server, and the body bytes of the request and
+        of its response (stats "answered", "bytes_up", "bytes_down")."""
+        with self._lock:
+            self.stats["answered"] += 1
+            self.stats["bytes_up"] += up
+            self.stats["bytes_down"] += down
 
     def _decide(self, req: _Message) -> tuple[str, Faults, int]:
         """Draw the fault for the next request; log and count it."""

@@ -12,7 +12,8 @@ reach the server, lists the sync's prefix; afterwards it checks:
   file it replaced keeps its mode, a folder it made is no wider than the umask allows;
 - c. plan: no non-temporary file (local, or object in the bucket) was created, changed
   or removed that the plan did not name; a pull never changes the bucket;
-- d. temp: a sync that returned left no temporary file behind;
+- d. temp: a sync that returned left no temporary file behind (but the partial
+  downloads the state database keeps for the next sync to resume);
 - dry: ``diff`` and a dry run changed nothing at all, locally or in the bucket.
 
 The CLI's plan is not known here, so CLI runs get a, b, d and dry. The snapshot is
@@ -27,6 +28,7 @@ import functools
 import hashlib
 import io
 import os
+import sqlite3
 import stat
 import subprocess
 import threading
@@ -499,7 +501,8 @@ class _Rules:
             where = f"outside {local}" if self.pulling else "by a sync that writes no local file"
             return [("outside", f"{path}: {what} {where}")]
         if temp:
-            if old is None and self.returned and not self.call.overlapped:
+            left = old is None and self.returned and not self.call.overlapped
+            if left and path not in _kept_partials():
                 return [("temp", f"{path}: temporary file left after the sync")]
             return []
         if self.cli or self.call.overlapped or self.allowed(path, old, new):
@@ -514,6 +517,21 @@ class _Rules:
         if made_dir and (old is None or path in self.deletes):  # a delete cleared its way
             return path == self.call.local or any(_under(w, path) for w in self.writes)
         return False
+
+
+def _kept_partials() -> set[str]:
+    """Real paths of partial downloads the state database keeps for the next sync to
+    resume (a transfer that failed part-way): left on purpose (resume.py)."""
+    folder = os.environ.get("BUCKETSYNC_STATE_DIR")
+    path = os.path.join(folder, "state.sqlite3") if folder else ""
+    if not path or not os.path.exists(path):
+        return set()
+    try:
+        with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+            rows = db.execute("SELECT temp FROM downloads").fetchall()
+    except sqlite3.Error:
+        return set()
+    return {os.path.realpath(row[0]) for row in rows}
 
 
 def _mode_rule(

@@ -11,7 +11,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-from . import guard
+from . import guard, resume
 from .errors import LocalFolderError
 from .job import Job, SyncSpec
 from .location import S3Location, parse_pair
@@ -253,6 +253,7 @@ def _sweep(job: Job, planned: Planned, report: Report, started: float) -> None:
     """
     if job.options.filters or job.options.compare != "content" or not job.key_range.everything:
         return
+    resume.sweep(job, (e.path for e in report.errors))
     job.state.forget(job.scope, [*planned.stale, *(e.path for e in report.errors)])
     job.state.stamp(job.scope, started)
 
@@ -284,5 +285,6 @@ def _record(job: Job, report: Report, outcome: Outcome) -> None:
 def _finish(job: Job, report: Report, started: float) -> None:
     report.bytes_hashed = job.stats.bytes_hashed
     report.bytes_transferred = job.stats.bytes_transferred
+    report.resumed = set(job.stats.resumed)
     report.requests = job.stats.requests.as_dict()
     report.seconds = time.monotonic() - started

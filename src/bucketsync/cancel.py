@@ -17,13 +17,15 @@ import signal
 import sys
 import threading
 import time
-from collections.abc import Callable, Iterator
-from concurrent.futures import ThreadPoolExecutor
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, ThreadPoolExecutor, wait
 from types import FrameType
+from typing import Any, TypeVar
 
 POLL = 0.1  # how often a waiting main thread looks for an interrupt
 GRACE = 3.0  # how long an interrupted sync waits for the work in flight to stop
 EXIT_CODES = {signal.SIGINT: 130, signal.SIGTERM: 143}  # 128 + the signal's number
+T = TypeVar("T")
 
 
 class Cancelled(Exception):
@@ -160,3 +162,23 @@ def pool(
         executor.shutdown(wait=False, cancel_futures=True)
         raise
     executor.shutdown(wait=True)
+
+
+def each(
+    pool: Executor,
+    work: Callable[[Any], T],
+    items: Iterable[Any],
+    stop: Callable[[], None] | None = None,
+) -> list[T]:
+    """work(item) for every item, on the pool; on a failure or an interrupt, `stop()`, drop
+    what has not started and wait for what runs: none of it outlives the call (a file it
+    reads or writes is closed after)."""
+    futures = [pool.submit(work, item) for item in items]
+    try:
+        return [future.result() for future in futures]
+    except BaseException:
+        if stop is not None:
+            stop()
+        raise
+    finally:
+        wait([future for future in futures if not future.cancel()])

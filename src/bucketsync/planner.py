@@ -19,6 +19,7 @@ from .errors import BucketsyncError, ListingOrderError, side_of
 from .job import Job
 from .march import march
 from .plan import Action, ActionKind, Note, Plan, Problem, Side
+from .resume import kept_temps
 from .stores.local import check_rel, walk
 
 Pair = tuple[LocalFile | None, RemoteObject | None]
@@ -115,6 +116,7 @@ def marched(job: Job, plan: Plan, unread: list[str]) -> Iterator[tuple[Pair | No
         follow_symlinks=job.options.follow_symlinks,
         sweep=not job.options.dry_run,
         span=job.key_range,
+        keep=kept_temps(job),
     )
     remotes: Iterable[RemoteObject] = _usable_remote(_listing(job), plan)
     records: Iterable[Record] = job.state.records(job.scope, job.key_range)

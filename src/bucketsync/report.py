@@ -20,14 +20,18 @@ class Stats:
         self.requests = RequestCounter()
         self.bytes_hashed = 0
         self.bytes_transferred = 0
+        self.resumed: set[str] = set()  # paths whose transfer an earlier run had begun
 
     def hashed(self, n: int) -> None:
         with self._lock:
             self.bytes_hashed += n
 
-    def transferred(self, n: int) -> None:
+    def transferred(self, n: int, resumed: str | None = None) -> None:
+        """n bytes moved (this run's only); `resumed`: the path, if it was resumed."""
         with self._lock:
             self.bytes_transferred += n
+            if resumed is not None:
+                self.resumed.add(resumed)
 
 
 @dataclass
@@ -44,6 +48,7 @@ class Report:
     bytes_hashed: int = 0
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    resumed: set[str] = field(default_factory=set)  # paths whose transfer was resumed
 
     @property
     def failed(self) -> int:
@@ -72,7 +77,9 @@ class Report:
             "source": self.plan.source,
             "destination": self.plan.destination,
             "dry_run": self.dry_run,
-            "actions": [a.to_dict() for a in self.plan.actions],
+            "actions": [
+                {**a.to_dict(), "resumed": a.path in self.resumed} for a in self.plan.actions
+            ],
             "summary": {
                 "uploaded": self.uploaded,
                 "downloaded": self.downloaded,

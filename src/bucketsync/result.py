@@ -36,6 +36,7 @@ class RangeResult:
     bytes_hashed: int = 0
     bytes_transferred: int = 0
     requests: dict[str, int] = field(default_factory=dict)
+    resumed: list[str] = field(default_factory=list)  # paths whose transfer was resumed
 
     @classmethod
     def of(cls, job: Job, planned: Planned, outcome: Outcome) -> RangeResult:
@@ -52,6 +53,7 @@ class RangeResult:
             job.stats.bytes_hashed,
             job.stats.bytes_transferred,
             job.stats.requests.as_dict(),
+            sorted(job.stats.resumed),
         )
 
 
@@ -70,6 +72,7 @@ def report_of(results: list[RangeResult], dry_run: bool) -> Report:
         report.deleted += result.done.get("delete", 0)
         report.bytes_hashed += result.bytes_hashed
         report.bytes_transferred += result.bytes_transferred
+        report.resumed.update(result.resumed)
         for kind, n in result.requests.items():
             report.requests[kind] = report.requests.get(kind, 0) + n
     return report

@@ -27,7 +27,10 @@ STATE_DIR_ENV = "BUCKETSYNC_STATE_DIR"
 RACY_WINDOW_NS = 20_000_000  # timestamps closer than this to a read may hide a later write
 COARSE_RACY_WINDOW_NS = 2_000_000_000  # for file systems with whole-second timestamps
 
-SCHEMA_VERSION = 1  # in PRAGMA user_version; 0: a database from before it was set
+SCHEMA_VERSION = 2  # in PRAGMA user_version; 0: a database from before it was set
+# Versions a database may have and still be adopted: 1 lacks the tables of transfers in
+# flight (resume.py), which are made on opening.
+ADOPTED_VERSIONS = (0, 1, SCHEMA_VERSION)
 _TABLES = {
     "scopes": """
 CREATE TABLE scopes (
@@ -43,6 +46,31 @@ CREATE TABLE records (
     crc64nvme TEXT NOT NULL, md5 TEXT, etag TEXT NOT NULL, remote_size INTEGER NOT NULL,
     verified_at REAL NOT NULL,
     PRIMARY KEY (scope, rel)
+) WITHOUT ROWID""",
+    # Transfers in flight, kept so that the next sync resumes them (resume.py).
+    "uploads": """
+CREATE TABLE uploads (
+    scope INTEGER NOT NULL, rel TEXT NOT NULL, key TEXT NOT NULL, upload_id TEXT NOT NULL,
+    part_size INTEGER NOT NULL, crc64nvme TEXT NOT NULL,
+    dev INTEGER, ino INTEGER, size INTEGER, mtime_ns INTEGER, ctime_ns INTEGER,
+    PRIMARY KEY (scope, rel)
+) WITHOUT ROWID""",
+    "upload_parts": """
+CREATE TABLE upload_parts (
+    upload_id TEXT NOT NULL, number INTEGER NOT NULL, etag TEXT NOT NULL, crc TEXT NOT NULL,
+    length INTEGER NOT NULL,
+    PRIMARY KEY (upload_id, number)
+) WITHOUT ROWID""",
+    "downloads": """
+CREATE TABLE downloads (
+    scope INTEGER NOT NULL, rel TEXT NOT NULL, temp TEXT NOT NULL, etag TEXT NOT NULL,
+    size INTEGER NOT NULL, step INTEGER NOT NULL,
+    PRIMARY KEY (scope, rel)
+) WITHOUT ROWID""",
+    "download_ranges": """
+CREATE TABLE download_ranges (
+    temp TEXT NOT NULL, offset INTEGER NOT NULL, length INTEGER NOT NULL, crc TEXT NOT NULL,
+    PRIMARY KEY (temp, offset)
 ) WITHOUT ROWID""",
 }
 _COLUMNS = (
@@ -214,6 +242,16 @@ class StateDB:
                 "DELETE FROM records WHERE scope=? AND rel=?", [(scope, rel) for rel in rels]
             )
 
+    def write(self, sql: str, rows: Iterable[tuple[object, ...]] = ((),)) -> None:
+        """Run one statement for each row of arguments, in one transaction."""
+        with self._lock, self._db:
+            self._db.executemany(sql, list(rows))
+
+    def read(self, sql: str, args: tuple[object, ...] = ()) -> list[tuple[Any, ...]]:
+        """The rows of one query."""
+        with self._lock:
+            return self._db.execute(sql, args).fetchall()
+
     def __enter__(self) -> StateDB:
         return self
 
@@ -264,10 +302,11 @@ def _create_or_adopt(db: sqlite3.Connection) -> None:
     """Make the missing tables; adopt tables of this layout; refuse any other schema.
 
     A database from before the schema version was set (user_version 0) holds the
-    same tables, perhaps without `swept_at`: it is adopted, so nothing is re-hashed.
+    same tables, perhaps without `swept_at`: it is adopted, so nothing is re-hashed;
+    one of version 1 gains the tables of transfers in flight.
     """
     version = db.execute("PRAGMA user_version").fetchone()[0]
-    if version not in (0, SCHEMA_VERSION):
+    if version not in ADOPTED_VERSIONS:
         raise OtherSchema(f"schema version {version}, not {SCHEMA_VERSION}")
     for table, create in _TABLES.items():
         shape = _shape(db, table)

@@ -14,7 +14,7 @@ import os
 import threading
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import (
     ALL_COMPLETED,
     FIRST_COMPLETED,
@@ -29,24 +29,22 @@ from typing import Any, TypeVar
 
 from . import errors
 from .cancel import GRACE, POLL, pool
-from .compare import RemoteFacts, matches, verification
 from .entries import LocalFile, Record, RemoteObject
 from .hashing import (
     Hasher,
-    InOrderHasher,
-    combine_crc64nvme,
     crc64_text,
     crc64nvme,
-    hash_file,
-    multipart_count,
 )
 from .job import Job
+from .multipart import conditional, multipart_put
 from .pipeline import Send, Sent, pipeline
 from .plan import Action, Plan, Problem, Side
 from .progress import Progress
+from .ranged import CHUNK, expected, ranged_get, reading_body, verify
+from .resume import Partial, partial_temp
 from .state import is_racy, make_record
 from .stores.crt import SMALL_OBJECT, Reply
-from .stores.errors import translated, worth_resending
+from .stores.errors import worth_resending
 from .stores.local import (
     Temp,
     local_file,
@@ -62,15 +60,6 @@ from .stores.s3 import put_etag, remote_facts
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
 MAX_PARTS = 10_000
-# Reads of 128 KiB stay in the core's cache until their copy into the page cache; reads
-# of 1 MiB took about twice the system time per byte (2 GiB pulls timed by hand, S5's setup).
-CHUNK = 128 * 1024
-# Ranges of one file in flight at once: more only contend for the file's inode lock.
-RANGE_STREAMS = 6
-# Chunks handed to an in-order hasher are kept until hashed, so each is a new buffer;
-# larger ones mean fewer hand-overs to the hashing thread.
-ORDERED_CHUNK = 1024 * 1024
-IN_ORDER_WINDOW = 6 * PART_SIZE  # bytes that may wait for an in-order digest (MD5...)
 ATTEMPTS = 3
 RETRYABLE = (
     errors.ChecksumMismatch,
@@ -295,7 +284,7 @@ def _with_retries(
 
 def transfer_one(job: Job, action: Action, progress: Progress) -> Record | None:
     """Carry out one upload or download outside a plan, with the same retries. (An
-    interrupt reaches it as KeyboardInterrupt: `_each` stops the file's lanes or parts.)"""
+    interrupt reaches it as KeyboardInterrupt: `cancel.each` stops the file's lanes or parts.)"""
     with ThreadPoolExecutor(job.options.jobs, thread_name_prefix="bucketsync-part") as parts:
         return _with_retries(job, action, parts, progress)
 
@@ -321,12 +310,21 @@ def _download(job: Job, action: Action, parts: Executor, progress: Progress) -> 
     remote = action.remote
     assert remote is not None
 
-    def fill(temp: Temp) -> dict[str, str]:
-        if remote.size > MULTIPART_THRESHOLD:
-            return _ranged_get(job, remote, temp, parts, progress)
-        return _single_get(job, remote, temp, progress)
+    if remote.size <= MULTIPART_THRESHOLD:
+        fill = functools.partial(_single_get, job, remote, progress=progress)
+        return _land(job, action.path, remote, fill, action.local)
+    kept: list[Partial] = []
 
-    return _land(job, action.path, remote, fill, action.local)
+    @contextlib.contextmanager
+    def partial(final: Path) -> Iterator[Temp]:
+        with partial_temp(job, action.path, final, remote.etag, remote.size) as found:
+            kept.append(found)
+            yield found.temp
+
+    def ranged(temp: Temp) -> dict[str, str]:
+        return ranged_get(job, remote, kept[0], parts, progress, PART_SIZE)
+
+    return _land(job, action.path, remote, ranged, action.local, partial, lambda: kept[0].reused)
 
 
 def _land(
@@ -335,22 +333,25 @@ def _land(
     remote: RemoteObject,
     fill: Callable[[Temp], dict[str, str]],
     walked: LocalFile | None = None,
+    opener: Callable[[Path], contextlib.AbstractContextManager[Temp]] = temp_file,
+    reused: Callable[[], int] = lambda: 0,
 ) -> Record:
-    """Fill a temporary file, then rename it over rel: readers never see a torn file.
-    With `job.keep_local_edits`, only while rel is still as walked (`walked`; None: absent)."""
+    """Fill a temporary file (from `opener`), then rename it over rel: readers never see
+    a torn file. With `job.keep_local_edits`, only while rel is still as walked (`walked`;
+    None: absent). `reused`: the bytes an earlier run had already written to it."""
     final = target_path(job.root, rel)
     prepare_parent(
         job.root, final, replace_links=job.options.follow_symlinks, ready=job.folders_ready
     )
     mtime = remote.last_modified_ns or time.time_ns()
-    with temp_file(final) as temp:
+    with opener(final) as temp:
         digests = fill(temp)
         os.utime(temp.fd if os.utime in os.supports_fd else temp.path, ns=(time.time_ns(), mtime))
         if job.keep_local_edits:
             _still_as_walked(job, final, rel, walked)
         temp.replace(final)
         st = os.fstat(temp.fd)
-    job.stats.transferred(remote.size)
+    job.stats.transferred(remote.size - reused(), rel if reused() else None)
     # A write by someone else since the rename shows as a changed mtime: hash it next time.
     racy = st.st_mtime_ns != mtime
     return make_record(local_file(rel, st), digests, remote.etag, remote.size, racy=racy)
@@ -379,9 +380,9 @@ def _single_get(job: Job, remote: RemoteObject, temp: Temp, progress: Progress) 
 def _receive(
     job: Job, remote: RemoteObject, response: Any, temp: Temp, progress: Progress
 ) -> dict[str, str]:
-    check = _expected(job, remote, remote_facts(response))
+    check = expected(job, remote, remote_facts(response))
     hasher = Hasher({"crc64nvme", check[0]} if check else {"crc64nvme"})
-    with _body(remote.key):
+    with reading_body(remote.key):
         for chunk in response["Body"].iter_chunks(CHUNK):
             job.cancel.check()
             write_all(temp.fd, chunk)
@@ -390,211 +391,8 @@ def _receive(
     if hasher.bytes != remote.size:
         raise errors.ChecksumMismatch(f"{remote.key}: received {hasher.bytes} B of {remote.size} B")
     digests = hasher.values()
-    _verify(job, remote, check, digests, temp.path)
+    verify(job, remote, check, digests, temp.path)
     return digests
-
-
-def _ranged_get(
-    job: Job, remote: RemoteObject, temp: Temp, parts: Executor, progress: Progress
-) -> dict[str, str]:
-    facts = job.store.head(remote.key)
-    if facts.etag != remote.etag:
-        raise errors.RemoteChanged(f"{remote.key}: the object changed after it was listed")
-    check = _expected(job, remote, facts)
-    ordered = None
-    if check and check[0] != "crc64nvme":  # only CRC64NVME combines across ranges
-        ordered = InOrderHasher({check[0]}, IN_ORDER_WINDOW)
-    with ordered or contextlib.nullcontext():
-        os.ftruncate(temp.fd, remote.size)
-        pieces = _get_ranges(job, remote, _one_at_a_time(temp.fd), parts, progress, ordered)
-    digests = {"crc64nvme": crc64_text(_whole_crc(remote, pieces))}
-    if ordered is not None:
-        digests.update(ordered.values())
-    _verify(job, remote, check, digests, temp.path)
-    return digests
-
-
-Piece = tuple[int, int, int]  # (offset, length, CRC64NVME of those bytes)
-Write = Callable[[memoryview, int], None]  # write the bytes at an offset of the file
-
-
-def _one_at_a_time(fd: int) -> Write:
-    """pwrite, one call at a time: writers to one file that meet on its inode lock spin
-    in the kernel (perf showed 19-24% of a 2 GiB pull's samples there); here they sleep."""
-    lock = threading.Lock()
-
-    def write(chunk: memoryview, offset: int) -> None:
-        with lock:
-            os.pwrite(fd, chunk, offset)
-
-    return write
-
-
-def _get_ranges(
-    job: Job,
-    remote: RemoteObject,
-    write: Write,
-    parts: Executor,
-    progress: Progress,
-    ordered: InOrderHasher | None = None,
-) -> list[Piece]:
-    """Fetch the object's ranges on a few lanes, each taking every n-th range in turn."""
-    step = PART_SIZE if ordered is not None else _range_size(remote.size)
-    ranges = [(start, min(start + step, remote.size) - 1) for start in range(0, remote.size, step)]
-    streams = max(1, min(job.options.jobs, RANGE_STREAMS, len(ranges)))
-    failed = threading.Event()
-
-    def broken() -> bool:
-        job.cancel.check()
-        return failed.is_set()
-
-    def write_on(chunk: memoryview, offset: int) -> None:  # every lane stops at its next chunk
-        if broken():
-            raise errors.TransferError(f"{remote.key}: the download broke off")
-        write(chunk, offset)
-
-    def fetch(byte_range: tuple[int, int], buffers: Buffers) -> Piece:
-        if broken() or (ordered is not None and not ordered.admit(byte_range[0])):
-            raise errors.TransferError(f"{remote.key}: the download broke off")
-        also = ordered.add if ordered is not None else None
-        crc = _get_range(job, remote, write_on, byte_range, buffers, progress, also)
-        return byte_range[0], byte_range[1] - byte_range[0] + 1, crc
-
-    def stop() -> None:
-        failed.set()
-        if ordered is not None:
-            ordered.abandon()
-
-    def lane(mine: list[tuple[int, int]]) -> list[Piece]:
-        buffers = _reused(CHUNK) if ordered is None else _fresh(ORDERED_CHUNK)
-        try:
-            return [fetch(byte_range, buffers) for byte_range in mine]
-        except BaseException:
-            stop()
-            raise
-
-    lanes = _each(parts, lane, [ranges[i::streams] for i in range(streams)], stop)
-    return [piece for pieces in lanes for piece in pieces]
-
-
-def _each(
-    pool: Executor,
-    work: Callable[[Any], T],
-    items: Iterable[Any],
-    stop: Callable[[], None] | None = None,
-) -> list[T]:
-    """work(item) for every item, on the pool; on a failure or an interrupt, `stop()`, drop
-    what has not started and wait for what runs: none of it outlives the call (a file it
-    reads or writes is closed after)."""
-    futures = [pool.submit(work, item) for item in items]
-    try:
-        return [future.result() for future in futures]
-    except BaseException:
-        if stop is not None:
-            stop()
-        raise
-    finally:
-        wait([future for future in futures if not future.cancel()])
-
-
-Buffers = Callable[[], memoryview]  # the buffer to read the next chunk into
-
-
-def _reused(size: int) -> Buffers:
-    """One buffer, read into again and again: its chunks are done with once written."""
-    buffer = memoryview(bytearray(size))
-    return lambda: buffer
-
-
-def _fresh(size: int) -> Buffers:
-    """A new buffer for every chunk: an in-order hasher keeps chunks until it reaches them."""
-    return lambda: memoryview(bytearray(size))
-
-
-def _range_size(size: int) -> int:
-    """PART_SIZE, or up to four times that for a large object: each GET costs a few
-    milliseconds of CPU in botocore, and a lane needs only a few ranges to stay busy."""
-    return max(PART_SIZE, min(4 * PART_SIZE, size // (2 * RANGE_STREAMS)))
-
-
-def _whole_crc(remote: RemoteObject, pieces: list[Piece]) -> int:
-    """Combine the pieces' CRCs in offset order, checking they cover the object exactly."""
-    crc, end = 0, 0
-    for offset, length, piece_crc in sorted(pieces):
-        if offset != end:
-            raise errors.ChecksumMismatch(f"{remote.key}: the download has a gap or overlap")
-        crc = combine_crc64nvme(crc, piece_crc, length) if end else piece_crc
-        end += length
-    if end != remote.size:
-        raise errors.ChecksumMismatch(f"{remote.key}: received {end} B of {remote.size} B")
-    return crc
-
-
-def _get_range(
-    job: Job,
-    remote: RemoteObject,
-    write: Write,
-    byte_range: tuple[int, int],
-    buffers: Buffers,
-    progress: Progress,
-    also: Callable[[int, memoryview], None] | None = None,
-) -> int:
-    """Write one range at its offset, read chunk by chunk into `buffers`; the CRC64NVME
-    of its bytes. `also` gets each chunk too."""
-    body = job.store.get_range(remote.key, remote.etag, byte_range)
-    offset, crc = byte_range[0], 0
-    with _body(remote.key):
-        while n := body.readinto(buffer := buffers()):
-            chunk = buffer[:n]
-            write(chunk, offset)
-            crc = crc64nvme(chunk, crc)
-            if also is not None:
-                also(offset, chunk)
-            offset += n
-            progress.advance(n)
-    if offset != byte_range[1] + 1:
-        raise errors.ChecksumMismatch(f"{remote.key}: a byte range came back short")
-    return crc
-
-
-@contextlib.contextmanager
-def _body(key: str) -> Iterator[None]:
-    """Reading a response body: a timeout or a cut connection here is worth a new try."""
-    try:
-        with translated(key):
-            yield
-    except errors.EndpointError as e:
-        raise errors.TransferError(f"{key}: the download broke off ({e})") from e
-
-
-def _expected(job: Job, remote: RemoteObject, facts: RemoteFacts) -> tuple[str, str, str] | None:
-    """The best value the server holds to check the bytes against, known before they come
-    (for a multipart ETag, one HEAD of part 1 tells the part size)."""
-    check = verification(remote.size, remote.etag, facts)
-    if check is None and multipart_count(remote.etag) is not None:
-        check = verification(remote.size, remote.etag, job.store.head(remote.key, part_number=1))
-    return check
-
-
-def _verify(
-    job: Job,
-    remote: RemoteObject,
-    check: tuple[str, str, str] | None,
-    digests: dict[str, str],
-    temp: Path,
-) -> None:
-    """Check the received bytes against the value `_expected` found."""
-    if check is None:
-        return  # nothing to check against (an SSE-KMS object with no checksum)
-    name, expected, label = check
-    if name not in digests:
-        digests.update(hash_file(temp, {name}, job.cancel.check))
-        job.stats.hashed(remote.size)
-    if not matches(digests[name], expected):
-        raise errors.ChecksumMismatch(
-            f"{remote.key}: downloaded bytes do not match the object's {label}"
-            f" (got {digests[name]}, expected {expected}); the old file was kept"
-        )
 
 
 # --- uploads -----------------------------------------------------------------------------
@@ -616,13 +414,14 @@ def _upload(
     local = local_file(action.path, os.stat(path))
     if local.size > MULTIPART_THRESHOLD:
         read_at, key = time.time_ns(), job.store.location.key(action.path)
-        known = _known_crc(action, local)
-        crc, etag = _multipart_put(job, path, local, key, condition, parts, progress, known)
-        read = Read(path, local, read_at, key, crc)
+        known, size = _known_crc(action, local), max(PART_SIZE, -(-local.size // MAX_PARTS))
+        done = multipart_put(job, action.path, path, local, condition, parts, progress, known, size)
+        read = Read(path, local, read_at, key, done.crc, reused=done.reused)
+        etag = done.etag
     else:
         read = _read_for_upload(job, action, path, local)
         put = functools.partial(job.store.put, read.key, read.data, read.crc, condition)
-        etag = _conditional(job, read.key, read.crc, put)
+        etag = conditional(job, read.key, read.crc, put)
         progress.advance(read.local.size)
     written.etag = etag  # a retry replaces what this attempt wrote, not what was listed
     return _uploaded(job, action, read, etag)
@@ -638,6 +437,7 @@ class Read:
     key: str
     crc: str
     data: bytes = b""
+    reused: int = 0  # bytes an earlier run had sent (a resumed upload)
 
 
 def _read_for_upload(job: Job, action: Action, path: Path, local: LocalFile) -> Read:
@@ -657,7 +457,7 @@ def _uploaded(job: Job, action: Action, read: Read, etag: str) -> Record:
     """The record of a finished upload, if the file did not change meanwhile."""
     if local_file(action.path, os.stat(read.path)).fingerprint != read.local.fingerprint:
         raise errors.LocalChanged(f"{read.path}: changed while it was being uploaded")
-    job.stats.transferred(read.local.size)
+    job.stats.transferred(read.local.size - read.reused, action.path if read.reused else None)
     digests = {"crc64nvme": read.crc}
     racy = is_racy(read.local, read.read_at)
     return make_record(read.local, digests, etag, read.local.size, racy=racy)
@@ -673,100 +473,6 @@ def _known_crc(action: Action, local: LocalFile) -> str | None:
 def _condition(etag: str | None) -> dict[str, str]:
     """Write only over the object as listed, or only where there is none."""
     return {"IfMatch": f'"{etag}"'} if etag is not None else {"IfNoneMatch": "*"}
-
-
-def _multipart_put(
-    job: Job,
-    path: Path,
-    local: LocalFile,
-    key: str,
-    condition: dict[str, str],
-    parts: Executor,
-    progress: Progress,
-    known: str | None = None,
-) -> tuple[str, str]:
-    crc = known  # the parts' CRCs, combined, must come to it: a change shows
-    if crc is None:
-        follow = job.options.follow_symlinks
-        crc = hash_file(path, {"crc64nvme"}, job.cancel.check, follow_symlinks=follow)["crc64nvme"]
-        job.stats.hashed(local.size)
-    part_size = max(PART_SIZE, -(-local.size // MAX_PARTS))
-    job.cancel.check()
-    upload_id = job.store.start_multipart(key, crc)
-    try:
-        with open(open_regular(path, follow_symlinks=job.options.follow_symlinks), "rb") as f:
-            fd = f.fileno()
-            numbers = range(1, -(-local.size // part_size) + 1)
-            # A part in flight is not stopped: it is sent whole, and the others do not start.
-            sent = _each(
-                parts, lambda n: _put_part(job, key, upload_id, fd, n, part_size, progress), numbers
-            )
-        combined = sent[0][1]
-        for _, part_crc, length in sent[1:]:
-            combined = combine_crc64nvme(combined, part_crc, length)
-        if crc64_text(combined) != crc:
-            raise errors.LocalChanged(f"{path}: changed while it was being uploaded")
-        finished = [entry for entry, _, _ in sent]
-        etag = _conditional(
-            job,
-            key,
-            crc,
-            lambda: job.store.finish_multipart(key, upload_id, finished, crc, condition),
-        )
-    except BaseException:
-        job.store.abort_multipart(key, upload_id)
-        raise
-    return crc, _listed_etag(job, key, crc, etag)
-
-
-def _listed_etag(job: Job, key: str, crc: str, etag: str) -> str:
-    """The ETag listings will show for a multipart upload just finished: some servers
-    (rclone serve s3: a whole-file MD5) list another than the completion gave, and a
-    record of that one would cost a HEAD per object on every later sync."""
-    with contextlib.suppress(errors.BucketsyncError):
-        facts = job.store.head(key)
-        if facts.etag != etag and facts.crc64nvme == crc:
-            return facts.etag
-    return etag
-
-
-def _put_part(
-    job: Job,
-    key: str,
-    upload_id: str,
-    fd: int,
-    number: int,
-    part_size: int,
-    progress: Progress,
-) -> tuple[dict[str, Any], int, int]:
-    job.cancel.check()
-    data = os.pread(fd, part_size, (number - 1) * part_size)
-    crc = crc64nvme(data)
-    entry = job.store.put_part(key, upload_id, number, data, crc64_text(crc))
-    progress.advance(len(data))
-    return entry, crc, len(data)
-
-
-def _conditional(job: Job, key: str, crc: str, put: Callable[[], str]) -> str:
-    """Run a conditional write; a refusal caused by our own earlier attempt is success.
-
-    A request whose answer was lost may have been carried out: its retry then meets
-    412 (the condition no longer holds) or NoSuchUpload (the upload was completed).
-    If the object now holds exactly our content, the write happened.
-    """
-    try:
-        return put()
-    except (errors.RemoteChanged, errors.ObjectNotFound, errors.TransferError) as e:
-        with contextlib.suppress(errors.BucketsyncError):
-            facts = job.store.head(key)
-            if facts.crc64nvme == crc:
-                return facts.etag
-        if not isinstance(e, errors.RemoteChanged):
-            raise
-        raise errors.RemoteChanged(
-            f"{key}: changed on the server since it was listed; not overwritten"
-            " (sync again to compare with the new version)"
-        ) from e
 
 
 # --- deletes -----------------------------------------------------------------------------

@@ -78,6 +78,7 @@ def run_bisync(
             report = _run(push, pull, mode)
     report.bytes_hashed = stats.bytes_hashed
     report.bytes_transferred = stats.bytes_transferred
+    report.resumed = set(stats.resumed)
     report.requests = stats.requests.as_dict()
     report.seconds = time.monotonic() - started
     return report

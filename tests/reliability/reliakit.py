@@ -60,6 +60,21 @@ def state_db(env: dict[str, str] | None = None) -> Path:
     return Path((env or os.environ)["BUCKETSYNC_STATE_DIR"]) / "state.sqlite3"
 
 
+def in_flight(env: dict[str, str], query: str) -> list[tuple[object, ...]]:
+    """Rows of the state database's record of transfers in flight (resume.py), e.g.
+    "SELECT temp FROM downloads" or "SELECT key, upload_id FROM uploads"."""
+    path = state_db(env)
+    if not path.exists():
+        return []
+    with contextlib.closing(sqlite3.connect(path, timeout=30)) as db:
+        return db.execute(query).fetchall()
+
+
+def kept_partials(env: dict[str, str]) -> set[Path]:
+    """The temporary files of partial downloads kept for the next sync to resume."""
+    return {Path(str(temp)) for (temp,) in in_flight(env, "SELECT temp FROM downloads")}
+
+
 def integrity(path: Path) -> str:
     """SQLite's own check of the state database ("ok" when sound)."""
     if not path.exists():

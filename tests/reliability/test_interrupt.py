@@ -2,8 +2,9 @@
 
 The sync must stop within about a second whatever it has in flight (ranged downloads,
 multipart uploads, small files on awscrt), record in the state database what finished,
-remove the temporary files of unfinished downloads, abort unfinished multipart uploads
-and exit 130 (SIGINT) or 143 (SIGTERM) with one line on stderr. A second sync then moves
+remove the temporary files of unfinished small downloads, keep (recorded) those of
+ranged downloads and the multipart uploads under way for the next sync to resume, and
+exit 130 (SIGINT) or 143 (SIGTERM) with one line on stderr. A second sync then moves
 only what the first did not finish, and hashes nothing the first recorded. The API
 raises KeyboardInterrupt, after recording, when the main thread is interrupted.
 """
@@ -28,7 +29,17 @@ from botocore.config import Config
 import bucketsync
 from faultproxy import FaultProxy, Faults
 from reliability_figures import Figures
-from reliakit import KIB, MIB, bucket_tree, cli, read_tree, temp_files, write_tree
+from reliakit import (
+    KIB,
+    MIB,
+    bucket_tree,
+    cli,
+    in_flight,
+    kept_partials,
+    read_tree,
+    temp_files,
+    write_tree,
+)
 from s3env import S3Env
 
 WORKER = str(Path(__file__).with_name("crash_worker.py"))  # multipart above 2 MiB
@@ -137,8 +148,9 @@ def test_interrupted_pull(
         _check_exit(worker, signum, took, stderr, figures, f"pull, {case}")
         assert 0 < len(landed) < len(files)
         assert all(files[rel] == data for rel, data in landed.items())
-        assert not temp_files(dst)
+        assert set(temp_files(dst)) == kept_partials(moto_s3.env)  # kept to be resumed
         summary = second_sync(moto_s3, proxy, moto_s3.url("p"), str(dst))
+    assert not temp_files(dst) and not kept_partials(moto_s3.env)
     assert summary["downloaded"] == len(files) - len(landed)
     assert summary["bytes_hashed"] == 0  # what landed was recorded: no hash, no request
     assert read_tree(dst) == files
@@ -171,8 +183,11 @@ def test_interrupted_push(
         _check_exit(worker, signum, took, stderr, figures, f"push, {case}")
         assert 0 < len(landed) < len(files)
         assert all(files[rel] == data for rel, data in landed.items())
-        assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
+        uploads = client.list_multipart_uploads(Bucket=bucket).get("Uploads", [])
+        ours = in_flight(moto_s3.env, "SELECT key, upload_id FROM uploads")
+        assert {(u["Key"], u["UploadId"]) for u in uploads} <= set(ours)  # kept to be resumed
         summary = second_sync(moto_s3, proxy, str(src), moto_s3.url("p"))
+        assert not client.list_multipart_uploads(Bucket=bucket).get("Uploads")
     missing = files.keys() - landed.keys()
     # A PUT already sent when the signal came may be finished by the server after the
     # bucket was read above: found unchanged by the second sync, not uploaded again.

@@ -19,7 +19,8 @@ from typing import Any
 import pytest
 
 import bucketsync
-from bucketsync import api, transfer
+from bucketsync import api
+from bucketsync.ranged import RANGE_STREAMS
 from bucketsync.report import Report
 from bucketsync.stores.errors import error_for as errors_for
 from bucketsync.stores.s3 import S3Store
@@ -106,7 +107,7 @@ def test_ranged_downloads_reuse_their_connections(
     assert (tmp_path / "big.bin").read_bytes() == data
     ranged = [target for method, target, _ in p.log if method == "GET" and "big.bin" in target]
     assert len(ranged) == 12
-    assert p.stats["connections"] <= transfer.RANGE_STREAMS + 2  # + listing, HEAD
+    assert p.stats["connections"] <= RANGE_STREAMS + 2  # + listing, HEAD
 
 
 @pytest.mark.parametrize("jobs", [1, 2])

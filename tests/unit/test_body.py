@@ -7,8 +7,9 @@ import io
 import pytest
 
 from bucketsync import errors
+from bucketsync.ranged import RANGE_STREAMS, range_size
 from bucketsync.stores.body import DirectBody
-from bucketsync.transfer import PART_SIZE, RANGE_STREAMS, _range_size
+from bucketsync.transfer import PART_SIZE
 
 
 def read_all(body: DirectBody, size: int) -> bytes:
@@ -34,6 +35,6 @@ def test_a_broken_connection_is_a_transfer_error() -> None:
 
 
 def test_large_objects_get_larger_ranges_within_bounds() -> None:
-    assert _range_size(100 * 1024 * 1024) == PART_SIZE
-    assert _range_size(2 * RANGE_STREAMS * 3 * PART_SIZE) == 3 * PART_SIZE
-    assert _range_size(2**40) == 4 * PART_SIZE
+    assert range_size(100 * 1024 * 1024, PART_SIZE) == PART_SIZE
+    assert range_size(2 * RANGE_STREAMS * 3 * PART_SIZE, PART_SIZE) == 3 * PART_SIZE
+    assert range_size(2**40, PART_SIZE) == 4 * PART_SIZE

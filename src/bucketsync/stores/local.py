@@ -42,6 +42,7 @@ def walk(
     follow_symlinks: bool = False,
     sweep: bool = False,
     span: KeyRange = EVERYTHING,
+    keep: frozenset[str] = frozenset(),
 ) -> Iterator[LocalFile]:
     """Regular files below root, sorted by relative path in code-point order.
 
@@ -50,12 +51,13 @@ def walk(
     errors (unreadable folders and files, names that are not UTF-8) and notes
     (symlinks not followed, symlink loops, special files, names reserved for
     temporary files); the walk goes on. With `sweep`, temporary files of killed runs
-    are removed on the way; without it (a dry run, a diff) the walk changes nothing.
+    are removed on the way, but those in `keep` (real paths of partial downloads to
+    resume); without it (a dry run, a diff) the walk changes nothing.
     Only files in `span` come out: folders whose keys all lie outside it are not read,
     and the walk stops at the first path past its end.
     """
     if root.is_dir():
-        walker = _Walk(report, follow_symlinks, sweep, span)
+        walker = _Walk(report, follow_symlinks, sweep, span, keep)
         yield from _walk_dir(walker, str(root), "", frozenset())
 
 
@@ -67,6 +69,7 @@ class _Walk:
     follow: bool
     sweep: bool
     span: KeyRange = EVERYTHING
+    keep: frozenset[str] = frozenset()
 
 
 def _walk_dir(
@@ -120,7 +123,7 @@ def _usable_name(walker: _Walk, entry: os.DirEntry[str], rel: str) -> bool:
     if is_temp_name(entry.name):
         if not is_own_temp(entry.name):
             walker.report(rel, RESERVED, False)  # a user's file: never taken for an orphan
-        elif walker.sweep:
+        elif walker.sweep and os.path.realpath(entry.path) not in walker.keep:
             remove_orphan(entry.path)
         return False
     if not walker.follow and entry.is_symlink():
@@ -274,6 +277,12 @@ def remove_orphan(path: str) -> bool:
     finally:
         os.close(fd)
     return False
+
+
+def lock_now(fd: int) -> bool:
+    """Lock fd without waiting: False if another process holds it (True where locks
+    are not supported)."""
+    return _try_lock(fd) is not False
 
 
 def _try_lock(fd: int) -> bool | None:
