@@ -90,9 +90,7 @@ class FastLister:
         """The objects of `span` below the prefix, a page at a time: the listing starts
         after `span.lo` (StartAfter) and stops at the first page that goes past `span.hi`.
         With `ahead`, a helper thread fetches the next page while this one is used."""
-        params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url"}
-        if span.lo is not None:
-            params["StartAfter"] = prefix + span.lo
+        params = _params(bucket, prefix, span)
         what = f"s3://{bucket}/{prefix}"
         with ThreadPoolExecutor(1, thread_name_prefix="bucketsync-list") as helper:
             fetch = helper.submit if ahead else _now
@@ -109,12 +107,17 @@ class FastLister:
                 if not token:
                     return
 
+    def first(self, bucket: str, prefix: str, span: KeyRange) -> tuple[list[RemoteObject], bool]:
+        """The first page of `span` (one request), and whether more of its keys follow."""
+        page = self._page(_params(bucket, prefix, span), prefix, f"s3://{bucket}/{prefix}")
+        found = page.objects
+        more = bool(page.next_token) and not (found and span.reached(found[-1].rel))
+        return [o for o in found if not span.past(o.rel)], more
+
     def folders(self, bucket: str, prefix: str, span: KeyRange = EVERYTHING) -> list[str]:
         """The first page of the common prefixes one level below the prefix, in `span`
         (one Delimiter request), relative to the prefix."""
-        params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url", "Delimiter": "/"}
-        if span.lo is not None:
-            params["StartAfter"] = prefix + span.lo
+        params = {**_params(bucket, prefix, span), "Delimiter": "/"}
         page = self._page(params, prefix, f"s3://{bucket}/{prefix}")
         return [f for f in page.folders if f in span]
 
@@ -156,6 +159,14 @@ class FastLister:
     def _count(self) -> None:
         if self._counter is not None:
             self._counter(event_name="before-send.s3.ListObjectsV2")
+
+
+def _params(bucket: str, prefix: str, span: KeyRange) -> dict[str, str]:
+    """A ListObjectsV2 request for the keys of `span` below the prefix (from its start)."""
+    params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url"}
+    if span.lo is not None:
+        params["StartAfter"] = prefix + span.lo
+    return params
 
 
 def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:

@@ -382,6 +382,12 @@ class S3Store:
                 if found and span.reached(found[-1].rel):
                     return
 
+    def first_page(self, span: KeyRange) -> tuple[list[RemoteObject], bool] | None:
+        """The first page of `span` and whether more of it follows (one request); None
+        when only botocore's paginator can list (a proxy is configured)."""
+        lister = self._fast()
+        return None if lister is None else lister.first(self.bucket, self.location.prefix, span)
+
     def folders(self, span: KeyRange = EVERYTHING) -> list[str]:
         """Common prefixes one level below the prefix, in `span`, relative (one request;
         the first page of them only)."""
