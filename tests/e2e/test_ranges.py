@@ -67,7 +67,7 @@ def test_a_first_listing_of_a_big_prefix_is_listed_in_ranges(
     assert "in 4 key range(s) after one page" in caplog.text
     assert lists <= 1 + 1 + 4 + 1  # the first page, the folders, a page or two a range
     pulled = api.sync(s3.url("p"), tmp_path / "pulled")
-    assert pulled.downloaded == len(names) and pulled.ok
+    assert pulled.downloaded == len(names) and pulled.ok, pulled.errors
     assert sorted(files(tmp_path / "pulled")) == sorted(names)
 
 

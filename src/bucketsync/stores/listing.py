@@ -1,11 +1,12 @@
-"""A fast object listing: botocore signs the request, we send it and parse the XML.
+"""A fast object listing: the request is presigned, we send it and parse the XML.
 
 botocore's response parsing bounds a no-change sync of many small files
 (benchmark S2 reports bucketsync against a boto3-paginator floor). Here each
-page is a presigned ListObjectsV2 URL (`Connection.presign`: botocore's signer
-with the session's credentials for a named endpoint, else the client, which
-resolves the endpoint, addressing style and region), fetched with urllib3
-(tried as the shared `RetryPolicy` says) by a helper thread one page ahead, so the
+page is a presigned ListObjectsV2 URL (`Connection.presign`: signed by `sigv4`
+with credentials from the environment, or botocore's signer with the session's,
+for a named endpoint; else by the client, which resolves the endpoint, addressing
+style and region), fetched over kept-alive `http.client` connections (`pool.Pool`;
+tried as the shared `RetryPolicy` says) by a helper thread one page ahead, so the
 server's time overlaps the merge. A page is a flat, known shape: one regular
 expression pass picks the fields each object needs, rather than building an
 ElementTree. Keys are requested URL-encoded, as botocore does, so keys with
@@ -26,13 +27,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-import urllib3
-
 from .. import errors
 from ..entries import RemoteObject
 from ..keyrange import EVERYTHING, KeyRange
 from . import proxy_configured
-from .errors import error_for, failure_of, unreachable
+from .errors import error_for, unreachable
+from .pool import Answer, Pool, Unanswered
 from .retry import Failure, log, retried, status_failure
 
 if TYPE_CHECKING:
@@ -70,10 +70,9 @@ class FastLister:
         self._presign = presign
         self._counter = counter
         self._policy = settings.retry_policy
-        timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
         # Ranges of a listing go out side by side: a connection each, kept for the next page.
         size = max(2, settings.max_connections)
-        self._http = urllib3.PoolManager(retries=False, timeout=timeout, maxsize=size)
+        self._http = Pool(settings.connect_timeout, settings.read_timeout, size)
 
     @staticmethod
     def usable() -> bool:
@@ -131,19 +130,20 @@ class FastLister:
             )
         return parse_page(response.data, prefix, what)
 
-    def _get(self, url: str, what: str) -> urllib3.BaseHTTPResponse:
+    def _get(self, url: str, what: str) -> Answer:
         """GET a page, tried as the retry policy says; the last answer (any status)."""
         for attempt in itertools.count(1):
             failure: Failure | None
             try:
-                response = self._http.request("GET", url)
-            except urllib3.exceptions.HTTPError as e:
-                failure = failure_of(e)
+                response = self._http.get(url)
+            except Unanswered as e:
+                failure = e.failure
                 delay = self._policy.pause(attempt, failure)
                 self._count()
                 retried(attempt, delay, "ListObjectsV2", what, failure)
                 if delay is None:
-                    raise unreachable(failure, url, what, type(e).__name__) from e
+                    cause = e.__cause__ or e
+                    raise unreachable(failure, url, what, type(cause).__name__) from cause
             else:
                 self._count()
                 log.debug("ListObjectsV2 %s -> %d (try %d)", what, response.status, attempt)
