@@ -13,7 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
 
 from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
@@ -26,7 +25,7 @@ from .crt import SMALL_OBJECT, CrtTransport, Reply
 from .errors import botocore_errors, translated
 from .listing import FastLister
 from .retry import RetryPolicy, install
-from .sigv4 import Keys, environment_keys, presign_get
+from .sigv4 import Keys, environment_keys, listing_url
 from .window import BotocoreGate, Window
 
 METADATA_CRC64 = "crc64nvme"
@@ -226,12 +225,8 @@ class Connection:
     def _presign_path_style(self, operation: str, params: dict[str, str], expires: int) -> str:
         if operation != "list_objects_v2":
             raise ValueError(f"cannot presign {operation} without a client")
-        bucket = params["Bucket"]
-        query = {"list-type": "2"}
-        query.update((_QUERY_NAMES[k], v) for k, v in params.items() if k != "Bucket")
-        url = f"{str(self.named).rstrip('/')}/{quote(bucket, safe='')}"
-        with translated(f"s3://{bucket}"):
-            return presign_get(url, query, self._keys(), self.region, expires)
+        with translated(f"s3://{params['Bucket']}"):
+            return listing_url(str(self.named), params, self._keys(), self.region, expires)
 
     def _keys(self) -> Keys:
         """The chain's credentials as plain keys; from the environment without botocore."""
@@ -244,16 +239,6 @@ class Connection:
             raise botocore_errors().NoCredentialsError()
         frozen = credentials.get_frozen_credentials()
         return Keys(frozen.access_key, frozen.secret_key, frozen.token)
-
-
-_QUERY_NAMES = {
-    "Prefix": "prefix",
-    "EncodingType": "encoding-type",
-    "StartAfter": "start-after",
-    "ContinuationToken": "continuation-token",
-    "MaxKeys": "max-keys",
-    "Delimiter": "delimiter",
-}
 
 
 def _client(

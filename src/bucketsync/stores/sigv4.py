@@ -84,6 +84,26 @@ def presign_get(
     )
 
 
+def listing_url(
+    endpoint: str, params: dict[str, str], keys: Keys, region: str, expires: int
+) -> str:
+    """A presigned path-style ListObjectsV2 URL from botocore's parameter names."""
+    query = {"list-type": "2"}
+    query.update((_QUERY_NAMES[k], v) for k, v in params.items() if k != "Bucket")
+    url = f"{endpoint.rstrip('/')}/{quote(params['Bucket'], safe='')}"
+    return presign_get(url, query, keys, region, expires)
+
+
+_QUERY_NAMES = {
+    "Prefix": "prefix",
+    "EncodingType": "encoding-type",
+    "StartAfter": "start-after",
+    "ContinuationToken": "continuation-token",
+    "MaxKeys": "max-keys",
+    "Delimiter": "delimiter",
+}
+
+
 def _signing_key(secret: str, day: str, region: str) -> bytes:
     key = f"AWS4{secret}".encode()
     for part in (day, region, "s3", "aws4_request"):
