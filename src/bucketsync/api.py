@@ -16,7 +16,7 @@ from .errors import LocalFolderError
 from .job import Job, SyncSpec
 from .location import S3Location, parse_pair
 from .locking import folder_lock
-from .options import SIDE, SyncOptions
+from .options import SIDE, SyncOptions, pins_wanted
 from .plan import Plan
 from .planner import Planned, make_plan, sorted_if_needed
 from .progress import Progress, shown
@@ -43,9 +43,9 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     pulls the prefix as it was then; write_lock (a path) writes the lockfile of
     what the sync left.
     """
-    from . import pinned
+    if pins_wanted(options):
+        from . import pinned  # with lockfiles and versions: not at start-up
 
-    if pinned.wanted(options):
         return pinned.sync(src, dst, **options)
     return run(make_spec(src, dst, _options(options)))
 
@@ -97,9 +97,9 @@ def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
 
 def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """The plan `sync` would carry out, with a reason for each action; moves nothing."""
-    from . import pinned
+    if pins_wanted(options):
+        from . import pinned  # with lockfiles and versions: not at start-up
 
-    if pinned.wanted(options):
         return pinned.diff(src, dst, **options)
     opts = dataclasses.replace(_options(options), dry_run=True)
     with open_job(src, dst, opts) as job:

@@ -10,12 +10,13 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from . import cli
-from .checkreport import CheckReport
 from .compare import COMPARE_MODES
-from .verify import check
+
+if TYPE_CHECKING:  # the parser is built for every command; the check itself only here
+    from .checkreport import CheckReport
 
 HELP = "compare SRC and DST path by path; change nothing (exit 1 unless all are the same)"
 
@@ -53,6 +54,8 @@ def add_parser(commands: Any) -> argparse.ArgumentParser:
 
 def run(args: argparse.Namespace) -> int:
     """Run the check the arguments ask for, print it, and return the exit code."""
+    from .verify import check
+
     report = check(args.src, args.dst, **cli.options_of(args))
     show(report, as_json=args.json, quiet=args.quiet)
     return report.exit_code

@@ -19,16 +19,10 @@ import threading
 from collections.abc import Callable, Iterable
 from typing import Protocol
 
-from awscrt import checksums
-
 from .stores.local import open_regular
 
 READ_SIZE = 8 * 1024 * 1024
-_CRCS: dict[str, tuple[Callable[[bytes | memoryview, int], int], int]] = {
-    "crc64nvme": (checksums.crc64nvme, 8),
-    "crc32": (checksums.crc32, 4),
-    "crc32c": (checksums.crc32c, 4),
-}
+_CRCS = {"crc64nvme": 8, "crc32": 4, "crc32c": 4}  # awscrt's functions, and their widths
 _SHAS = {"sha1": hashlib.sha1, "sha256": hashlib.sha256}
 FULL_OBJECT_ALGORITHMS = ("crc64nvme", "crc32c", "crc32", "sha256", "sha1")
 
@@ -41,7 +35,10 @@ class _Running(Protocol):
 
 class _Crc:
     def __init__(self, algorithm: str) -> None:
-        self._fn, self._width = _CRCS[algorithm]
+        from awscrt import checksums  # not at start-up: a no-change sync hashes nothing
+
+        self._fn: Callable[[bytes | memoryview, int], int] = getattr(checksums, algorithm)
+        self._width = _CRCS[algorithm]
         self._crc = 0
 
     def update(self, data: memoryview) -> None:
@@ -238,11 +235,15 @@ def hash_file(
 
 
 def crc64nvme(data: bytes | memoryview, previous: int = 0) -> int:
+    from awscrt import checksums
+
     return int(checksums.crc64nvme(data, previous))
 
 
 def combine_crc64nvme(first: int, second: int, second_length: int) -> int:
     """The CRC64NVME of two blocks back to back, from the blocks' own CRCs."""
+    from awscrt import checksums
+
     return int(checksums.combine_crc64nvme(first, second, second_length))
 
 

@@ -54,6 +54,13 @@ class Job:
     ranges: int = 0  # as SyncSpec.ranges
     keep_local_edits: bool = False  # bisync: a download leaves alone a file changed since the walk
 
+    def __post_init__(self) -> None:
+        """A wait for a place in the store's request window ends at this job's
+        interrupt (stores/window.py), as at any other job's on the same store."""
+        gate = self.store.connection.gate
+        earlier = gate.stop
+        gate.stop = lambda: self.cancel.is_set or earlier()
+
     @property
     def spec(self) -> SyncSpec:
         """What this job runs, as plain data."""

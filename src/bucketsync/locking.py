@@ -13,15 +13,20 @@ import hashlib
 import logging
 import os
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
-
-from filelock import FileLock, Timeout
 
 from .errors import FolderBusy
 from .state import state_dir
 from .text import printable
 
+try:  # POSIX: flock directly (filelock's import is a noticeable part of start-up)
+    import fcntl
+except ImportError:  # pragma: no cover - Windows: filelock's portable locks
+    fcntl = None  # type: ignore[assignment]
+
+POLL = 0.05  # seconds between tries while waiting with a timeout
 log = logging.getLogger("bucketsync")
 
 
@@ -40,28 +45,66 @@ def folder_lock(folder: Path, timeout: float | None = None, show: bool = False) 
     """
     path = lock_path(folder)
     path.parent.mkdir(parents=True, exist_ok=True)
+    if fcntl is None:  # pragma: no cover
+        with _portable_lock(path, folder, timeout, show):
+            yield
+        return
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        if not _try(fd):
+            _waiting(folder, show)
+            _wait(fd, folder, timeout)
+        yield
+    finally:
+        os.close(fd)  # closing the file releases its lock
+
+
+def _try(fd: int) -> bool:
+    """Take the lock if it is free at once."""
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    return True
+
+
+def _wait(fd: int, folder: Path, timeout: float | None) -> None:
+    """Take the lock, waiting for it up to `timeout` seconds (None: no limit)."""
+    if timeout is None:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        return
+    deadline = time.monotonic() + timeout
+    while not _try(fd):
+        if time.monotonic() >= deadline:
+            raise _busy(folder, timeout)
+        time.sleep(POLL)
+
+
+@contextlib.contextmanager
+def _portable_lock(
+    path: Path, folder: Path, timeout: float | None, show: bool
+) -> Iterator[None]:  # pragma: no cover - where there is no fcntl
+    from filelock import FileLock, Timeout
+
     lock = FileLock(path, timeout=-1 if timeout is None else timeout)
     try:
-        if not _try(lock):
+        try:
+            lock.acquire(timeout=0)
+        except Timeout:
             _waiting(folder, show)
             lock.acquire()
     except Timeout as e:
-        raise FolderBusy(
-            f"another bucketsync is syncing {folder}; gave up waiting after {timeout:g} s"
-        ) from e
+        raise _busy(folder, timeout or 0) from e
     try:
         yield
     finally:
         lock.release()
 
 
-def _try(lock: FileLock) -> bool:
-    """Take the lock if it is free at once."""
-    try:
-        lock.acquire(timeout=0)
-    except Timeout:
-        return False
-    return True
+def _busy(folder: Path, timeout: float) -> FolderBusy:
+    return FolderBusy(
+        f"another bucketsync is syncing {folder}; gave up waiting after {timeout:g} s"
+    )
 
 
 def _waiting(folder: Path, show: bool) -> None:

@@ -30,6 +30,16 @@ MAX_JOBS = 1024  # each job holds up to two connections and a buffer: more only 
 MAX_TIMEOUT = 86400.0  # one day, for the connect and read timeouts
 MAX_ATTEMPTS = 100
 _SHOWN = 60  # characters of a bad value shown in a message
+PIN_OPTIONS = ("lock", "at", "write_lock")  # pinned.py's options of sync and diff
+
+
+def pins_wanted(options: dict[str, Any]) -> bool:
+    """Whether the options name a lock, a time or a lockfile to write (pinned.py); pin
+    options given as None (no pin) are dropped from `options`."""
+    for name in PIN_OPTIONS:
+        if name in options and options[name] is None:
+            del options[name]
+    return any(name in options for name in PIN_OPTIONS)
 
 
 def one_line(text: str) -> str:

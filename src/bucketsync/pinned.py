@@ -28,7 +28,7 @@ from .errors import UsageError
 from .job import Job
 from .location import S3Location, parse_pair, parse_s3_url
 from .lockfile import FORMAT, Lock, LockEntry, output_path, parse_time
-from .options import S3_URL, SIDE, SyncOptions, one_line, shown
+from .options import PIN_OPTIONS, S3_URL, SIDE, SyncOptions, one_line, shown
 from .plan import Plan
 from .report import Report, Stats
 from .snapshots import after_sync, entry_of, pins_of
@@ -37,17 +37,7 @@ from .state import StateDB
 from .stores.local import check_rel, target_path
 from .stores.versions import Pin, VersionStore, head_version
 
-PIN_OPTIONS = ("lock", "at", "write_lock")
 _VERSION = re.compile(r"^[A-Za-z0-9._+=-]{1,1024}$")
-
-
-def wanted(options: dict[str, Any]) -> bool:
-    """Whether the options name a lock, a time or a lockfile to write; pin options
-    given as None (no pin) are dropped from `options`."""
-    for name in PIN_OPTIONS:
-        if name in options and options[name] is None:
-            del options[name]
-    return any(name in options for name in PIN_OPTIONS)
 
 
 def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Report:
@@ -231,7 +221,7 @@ def folder_for(endpoint: str, lock: Lock) -> Path:
     return (folder.joinpath(*prefix.split("/")) if prefix else folder) / digest
 
 
-__all__ = ["diff", "fetch_version", "sync", "wanted"]
+__all__ = ["diff", "fetch_version", "sync"]
 
 
 # --- a read-only Mirror of a pinned version -------------------------------------------------

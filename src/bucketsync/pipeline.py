@@ -25,6 +25,7 @@ from .cancel import POLL, Cancel, Cancelled
 from .entries import Record
 from .plan import Action
 from .stores.crt import Reply
+from .stores.window import Window
 
 
 @dataclass
@@ -43,21 +44,23 @@ def pipeline(
     actions: list[Action],
     send: Send,
     landed: Callable[[Action, Record], None],
-    window: int,
+    window: Window,
     timeout: float,
     cancel: Cancel,
 ) -> list[Action]:
     """Send and finish every action, reporting each finished file to `landed`; return
     the actions left over: failed, not sent, or cut off by a stalled endpoint or an
-    interrupt (`cancel`)."""
+    interrupt (`cancel`). At most `window.size` requests fly at once; the window learns
+    from each reply (it shrinks when the server throttles, see stores/window.py)."""
     replies: Replies = queue.SimpleQueue()
     flying: dict[Reply, tuple[Action, Callable[[], Record]]] = {}
+    tickets: dict[Reply, int] = {}
     left: list[Action] = []
     waiting = iter(actions)
     sending = True
     heard = time.monotonic()
     while True:
-        while sending and len(flying) < window and not cancel.is_set:
+        while sending and len(flying) < window.size and not cancel.is_set:
             action = next(waiting, None)
             if action is None:
                 break
@@ -67,6 +70,7 @@ def pipeline(
                 left.append(action)
                 continue
             flying[sent.reply] = (action, sent.finish)
+            tickets[sent.reply] = window.ticket()
         if not flying:
             break
         try:  # once interrupted, only what already came back is finished (or handed back)
@@ -78,12 +82,15 @@ def pipeline(
                 break
             continue
         heard = time.monotonic()
+        ticket = tickets.pop(reply)
         try:
             record = flying.pop(reply)[1]()
         except (errors.BucketsyncError, OSError, Cancelled) as e:
+            window.answered(ticket, reply.failure)
             left.append(action)
             sending = sending and not isinstance(e, errors.EndpointError)
             continue
+        window.answered(ticket, None)
         landed(action, record)
     return [*left, *waiting]
 

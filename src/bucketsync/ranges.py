@@ -11,6 +11,11 @@ Boundaries come from the keys the state database already knows for this scope
 (quantiles: about equal numbers of keys per range), else from the common prefixes
 one level down (one Delimiter request). A prefix the state database shows to be
 small stays one range, and costs no request beyond its listing.
+
+A first listing (the state database knows no key of the scope) starts with one page:
+a prefix that fits in it costs that request alone. When more keys follow, the rest is
+cut at the common prefixes one level down that come after the page's last key (one
+Delimiter request), and listed as ranges side by side.
 """
 
 from __future__ import annotations
@@ -33,11 +38,12 @@ _END = object()
 log = logging.getLogger("bucketsync.ranges")
 
 
-def choose_ranges(job: Job) -> list[KeyRange]:
+def choose_ranges(job: Job, known: int | None = None) -> list[KeyRange]:
     """The key ranges to list `job.key_range` in: as many as the window allows and the
-    prefix's known size is worth (`job.ranges` forces a count)."""
+    prefix's known size (`known` keys, counted if None) is worth (`job.ranges` forces a
+    count)."""
     span = job.key_range
-    known = job.state.count(job.scope, span)
+    known = job.state.count(job.scope, span) if known is None else known
     wanted = job.ranges or min(job.options.jobs, known // KEYS_PER_RANGE)
     if wanted <= 1:
         return [span]
@@ -48,18 +54,41 @@ def choose_ranges(job: Job) -> list[KeyRange]:
 
 
 def spread(keys: list[str], pieces: int) -> list[str]:
-    """At most pieces - 1 of the sorted keys, evenly spaced, to cut at."""
-    if pieces <= 1 or not keys:
+    """At most pieces - 1 of the sorted keys, evenly spaced, to cut at (all of them when
+    there are fewer)."""
+    if pieces <= 1:
         return []
-    step = max(1, len(keys) // pieces)
-    return keys[step::step][: pieces - 1]
+    if len(keys) < pieces:
+        return list(keys)
+    return [keys[len(keys) * n // pieces] for n in range(1, pieces)]
 
 
 def listing(job: Job) -> Iterator[RemoteObject]:
     """The objects of the job's key range, in key order, listed range by range side by side."""
-    ranges = choose_ranges(job)
+    known = job.state.count(job.scope, job.key_range)
+    if not known and not job.ranges and job.options.jobs > 1:
+        return first_listing(job)
+    ranges = choose_ranges(job, known)
     log.debug("listing %s in %d key range(s)", job.store.location, len(ranges))
     return ordered(job.store, ranges, min(len(ranges), job.options.jobs))
+
+
+def first_listing(job: Job) -> Iterator[RemoteObject]:
+    """A listing with nothing known: one page, then, if more follows, the rest cut at
+    the common prefixes one level down after that page and listed side by side."""
+    span, store = job.key_range, job.store
+    first = store.first_page(span)
+    if first is None:  # only botocore's paginator can list here
+        yield from ordered(store, [span], 1)
+        return
+    objects, more = first
+    yield from objects
+    if not (more and objects):
+        return
+    rest = KeyRange(objects[-1].rel, span.hi)
+    pieces = rest.split(spread(store.folders(rest), job.options.jobs))
+    log.debug("listing %s in %d key range(s) after one page", store.location, len(pieces))
+    yield from ordered(store, pieces, min(len(pieces), job.options.jobs))
 
 
 def ordered(store: S3Store, ranges: list[KeyRange], threads: int) -> Iterator[RemoteObject]:

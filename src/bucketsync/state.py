@@ -17,8 +17,6 @@ from collections.abc import Callable, Iterable, Iterator
 from pathlib import Path
 from typing import Any
 
-import platformdirs
-
 from .entries import LocalFile, Record
 from .errors import StateError
 from .keyrange import EVERYTHING, KeyRange
@@ -81,7 +79,11 @@ _COLUMNS = (
 def state_dir() -> Path:
     """The folder of the state database: $BUCKETSYNC_STATE_DIR, else the user cache."""
     configured = os.environ.get(STATE_DIR_ENV)
-    return Path(configured) if configured else platformdirs.user_cache_path("bucketsync")
+    if configured:
+        return Path(configured)
+    import platformdirs  # with tempfile and shutil: not at start-up when configured
+
+    return platformdirs.user_cache_path("bucketsync")
 
 
 def is_racy(local: LocalFile, read_at_ns: int) -> bool:

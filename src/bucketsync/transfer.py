@@ -56,6 +56,7 @@ from .stores.local import (
     write_all,
 )
 from .stores.s3 import put_etag, remote_facts
+from .stores.window import Window
 
 MULTIPART_THRESHOLD = 64 * 1024 * 1024
 PART_SIZE = 16 * 1024 * 1024
@@ -146,7 +147,8 @@ def _pipelined(
 
     timeout = job.options.connect_timeout + job.options.read_timeout
     sender = _sender(job, progress, written)
-    return [*left, *pipeline(small, sender, landed, job.options.jobs * 4, timeout, job.cancel)]
+    window = Window(job.options.jobs * 4, name="pipeline")
+    return [*left, *pipeline(small, sender, landed, window, timeout, job.cancel)]
 
 
 def _is_small(job: Job, action: Action) -> bool:

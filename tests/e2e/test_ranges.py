@@ -6,6 +6,7 @@ import dataclasses
 import logging
 import os
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -15,7 +16,7 @@ from bucketsync import api
 from bucketsync.job import SyncSpec
 from bucketsync.keyrange import EVERYTHING
 from bucketsync.options import SyncOptions
-from bucketsync.ranges import ordered
+from bucketsync.ranges import listing, ordered
 from bucketsync.report import Report
 from bucketsync.result import report_of
 from bucketsync.state import StateDB
@@ -44,6 +45,38 @@ def test_a_listing_in_ranges_returns_every_key_once_in_order(s3: S3Env, tmp_path
             listed = [o.key for o in ordered(job.store, EVERYTHING.split(cuts), 4)]
             assert listed == whole, cuts
         assert job.store.folders() == ["b/", "d0/", "d1/", "d2/", "d3/", "é0/"]
+
+
+def test_a_first_listing_of_a_big_prefix_is_listed_in_ranges(
+    s3: S3Env, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Nothing known yet: one page, then the rest cut at the folders after it. Every key
+    comes back once, in order: the page's last key, keys in and around the folders cut
+    at (a file before a folder's keys, non-ASCII names after them)."""
+    names = [*NAMES, *(f"d{n // 100:02}/f{n:04}" for n in range(1150)), "d05-", "d050/x"]
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda name: s3.put(f"p/{name}", b"x"), names))
+    whole = s3.keys("p/")
+    assert len(whole) == len(names) > 1000
+    with api.open_job(tmp_path, s3.url("p"), SyncOptions(jobs=4)) as job:
+        with caplog.at_level(logging.DEBUG, logger="bucketsync.ranges"):
+            listed = [o.key for o in listing(job)]
+        assert job.store.counter is not None
+        lists = job.store.counter.as_dict()["list"]
+    assert listed == whole
+    assert "in 4 key range(s) after one page" in caplog.text
+    assert lists <= 1 + 1 + 4 + 1  # the first page, the folders, a page or two a range
+    pulled = api.sync(s3.url("p"), tmp_path / "pulled")
+    assert pulled.downloaded == len(names) and pulled.ok, pulled.errors
+    assert sorted(files(tmp_path / "pulled")) == sorted(names)
+
+
+def test_a_first_listing_that_fits_in_a_page_costs_one_request(s3: S3Env, tmp_path: Path) -> None:
+    for name in FILES:
+        s3.put(f"p/{name}", b"x")
+    with api.open_job(tmp_path, s3.url("p"), SyncOptions()) as job:
+        assert [o.key for o in listing(job)] == s3.keys("p/")
+        assert job.store.counter is not None and job.store.counter.as_dict()["list"] == 1
 
 
 def run(local: Path, src: str | Path, dst: str | Path, ranges: int, **options: Any) -> Report:

@@ -134,7 +134,10 @@ def test_spread() -> None:
     assert spread([], 4) == []
     assert spread(["a/", "b/"], 1) == []
     assert spread(["a/", "b/", "c/", "d/"], 2) == ["c/"]
-    assert spread([f"{n:02}/" for n in range(10)], 4) == ["02/", "04/", "06/"]
+    assert spread([f"{n:02}/" for n in range(10)], 4) == ["02/", "05/", "07/"]
+    cuts = spread([f"{n:03}/" for n in range(200)], 16)  # even: 12 or 13 folders a range
+    assert len(cuts) == 15 and cuts[0] == "012/" and cuts[-1] == "187/"
+    assert spread(["a/", "b/"], 16) == ["a/", "b/"]  # fewer keys than pieces: cut at each
 
 
 class FakeStore:

@@ -16,18 +16,18 @@ from __future__ import annotations
 import io
 import os
 import threading
-import xml.etree.ElementTree as ET
 from collections.abc import Callable, Iterator, Mapping
 from email.utils import parsedate_to_datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 from urllib.parse import quote, urlsplit
-
-from awscrt import http, s3
 
 from .. import errors
 from . import proxy_configured
 from .errors import crt_failure, error_for, unreachable
-from .retry import RetryPolicy, log
+from .retry import Failure, RetryPolicy, log, status_failure
+
+if TYPE_CHECKING:
+    from awscrt import http, s3
 
 SMALL_OBJECT = 8 * 1024 * 1024  # larger objects stream through botocore, in parts
 DISABLE_ENV = "BUCKETSYNC_NO_CRT"
@@ -57,7 +57,8 @@ class CrtTransport:
     def __init__(
         self, client: Any, credentials: Any, bucket: str, timeout: float, policy: RetryPolicy
     ) -> None:
-        from s3transfer.crt import BotocoreCRTCredentialsWrapper  # s3transfer: not at start-up
+        from awscrt import s3  # awscrt and s3transfer: not at start-up
+        from s3transfer.crt import BotocoreCRTCredentialsWrapper
 
         probe = urlsplit(
             client.generate_presigned_url(
@@ -121,6 +122,8 @@ class CrtTransport:
         return reply
 
     def _request(self, method: str, key: str, headers: Mapping[str, str]) -> http.HttpRequest:
+        from awscrt import http
+
         path = self._prefix + quote(key, safe="/~")
         pairs = [("Host", self._host), *headers.items()]
         return http.HttpRequest(method, path, http.HttpHeaders(pairs))
@@ -138,6 +141,8 @@ class CrtTransport:
         return _botocore_shape(outcome.headers), b"".join(outcome.chunks)
 
     def _send(self, request: http.HttpRequest, operation: str, outcome: _Outcome) -> Any:
+        from awscrt import s3
+
         outcome.operation = operation
         return self._client.make_request(
             type=s3.S3RequestType.DEFAULT,
@@ -161,6 +166,7 @@ class _Outcome:
         self.status: int | None = None
         self.error_body = b""
         self.operation = ""
+        self.failure: Failure | None = None  # how it failed, as the retry policy names it
 
     def on_headers(self, status_code: int, headers: list[tuple[str, str]], **_: Any) -> None:
         self.status, self.headers = status_code, headers
@@ -189,10 +195,13 @@ class _Outcome:
             name = str(getattr(self.error, "name", type(self.error).__name__))
             log.debug("%s %s -> %s", self.operation, key, name)
             if name in _SERVER_ERRORS:  # awscrt gave up on these answers: no status, no body
+                self.failure = "server"
                 raise error_for(*_SERVER_ERRORS[name], "", key) from self.error
-            raise unreachable(crt_failure(name), endpoint, key, name) from self.error
+            self.failure = crt_failure(name)
+            raise unreachable(self.failure, endpoint, key, name) from self.error
         log.debug("%s %s -> %s", self.operation, key, self.status)
         code, message = _error_fields(self.error_body)
+        self.failure = status_failure(self.status, code) or "other"
         raise error_for(code, self.status, message, key) from self.error
 
 
@@ -245,6 +254,8 @@ class _Body:
 def _retry_config(policy: RetryPolicy) -> s3.S3RetryConfig:
     """awscrt's retries as the policy says: its tries in all, its back-off for server
     errors (awscrt has one back-off for every failure)."""
+    from awscrt import s3
+
     if policy.attempts <= 1:
         return s3.S3RetryConfig(retry_mode=s3.S3RetryMode.NONE)
     return s3.S3RetryConfig(
@@ -255,6 +266,8 @@ def _retry_config(policy: RetryPolicy) -> s3.S3RetryConfig:
 
 
 def _error_fields(body: bytes) -> tuple[str, str]:
+    import xml.etree.ElementTree as ET  # only for an error's body: not at start-up
+
     try:
         root = ET.fromstring(body)
     except ET.ParseError:

@@ -11,41 +11,57 @@ import contextlib
 import http.client
 import socket
 import ssl
+import sys
 from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
-
-import botocore.exceptions as bexc
-import urllib3
 
 from .. import errors
 from .retry import Failure
 
-# The request never got an answer (a body cut short later is not one of these).
-_TRANSPORT = (
-    bexc.EndpointConnectionError,
-    bexc.ConnectTimeoutError,
-    bexc.ReadTimeoutError,
-    bexc.ConnectionClosedError,
-    bexc.SSLError,
-)
+if TYPE_CHECKING:
+    import botocore.exceptions as bexc
 
 
 @contextlib.contextmanager
 def translated(what: str) -> Iterator[None]:
-    """Turn botocore's errors into bucketsync's, naming `what` was being done."""
+    """Turn botocore's errors into bucketsync's, naming `what` was being done.
+
+    botocore is imported only by what uses it, not at start-up: an error can be one of
+    its own only once it is loaded."""
     try:
         yield
-    except bexc.ClientError as e:
-        raise _client_error(e, what) from e
-    except bexc.NoCredentialsError as e:
-        raise errors.CredentialsError(
-            "no AWS credentials found (see boto3's credential chain)"
-        ) from e
-    except _TRANSPORT as e:
+    except Exception as e:
+        b: Any = sys.modules.get("botocore.exceptions")
+        if b is None or not isinstance(e, (b.BotoCoreError, b.ClientError)):
+            raise
+        raise _botocore_error(e, what, b) from e
+
+
+def botocore_errors() -> Any:
+    """botocore's exceptions module (imported by what uses botocore, not at start-up)."""
+    import botocore.exceptions
+
+    return botocore.exceptions
+
+
+def _botocore_error(e: Exception, what: str, b: Any) -> errors.BucketsyncError:
+    if isinstance(e, b.ClientError):
+        return _client_error(e, what)
+    if isinstance(e, b.NoCredentialsError):
+        return errors.CredentialsError("no AWS credentials found (see boto3's credential chain)")
+    # The request never got an answer (a body cut short later is not one of these).
+    transport = (
+        b.EndpointConnectionError,
+        b.ConnectTimeoutError,
+        b.ReadTimeoutError,
+        b.ConnectionClosedError,
+        b.SSLError,
+    )
+    if isinstance(e, transport):
         endpoint = str(getattr(e, "kwargs", {}).get("endpoint_url", ""))
-        raise unreachable(failure_of(e), endpoint, what, type(e).__name__) from e
-    except bexc.BotoCoreError as e:
-        raise errors.TransferError(f"{what}: {e}") from e
+        return unreachable(failure_of(e), endpoint, what, type(e).__name__)
+    return errors.TransferError(f"{what}: {e}")
 
 
 def failure_of(e: BaseException) -> Failure:
@@ -70,23 +86,41 @@ def _chain(e: BaseException) -> list[BaseException]:
 
 
 def _failure(e: BaseException) -> Failure | None:
-    for kinds, failure in _KINDS:
+    for kinds, failure in _kinds():
         if isinstance(e, kinds):
             return failure
     return None
 
 
-_KINDS: tuple[tuple[tuple[type[BaseException], ...], Failure | None], ...] = (
-    ((socket.gaierror, urllib3.exceptions.NameResolutionError), "dns"),
-    ((ssl.SSLError, urllib3.exceptions.SSLError, bexc.SSLError), "tls"),
+Kinds = tuple[tuple[tuple[type[BaseException], ...], Failure | None], ...]
+_STDLIB: Kinds = (
+    ((socket.gaierror,), "dns"),
+    ((ssl.SSLError,), "tls"),
     ((ConnectionRefusedError,), "refused"),
     ((ConnectionResetError, BrokenPipeError, ConnectionAbortedError), "reset"),
-    ((http.client.RemoteDisconnected, bexc.ConnectionClosedError), "reset"),
-    ((bexc.ReadTimeoutError, urllib3.exceptions.ReadTimeoutError), "stalled"),
-    # a subclass of ConnectTimeoutError, though nothing timed out: its cause says what did
-    ((urllib3.exceptions.NewConnectionError,), None),
-    ((TimeoutError, bexc.ConnectTimeoutError, urllib3.exceptions.ConnectTimeoutError), "timeout"),
+    ((http.client.RemoteDisconnected,), "reset"),
+    ((TimeoutError,), "timeout"),
 )
+
+
+def _kinds() -> Kinds:
+    """The exception types of each failure: urllib3's and botocore's once they are
+    loaded (an exception can be theirs only then), else the standard library's."""
+    u: Any = sys.modules.get("urllib3.exceptions")
+    b: Any = sys.modules.get("botocore.exceptions")
+    if u is None or b is None:
+        return _STDLIB
+    return (
+        ((socket.gaierror, u.NameResolutionError), "dns"),
+        ((ssl.SSLError, u.SSLError, b.SSLError), "tls"),
+        ((ConnectionRefusedError,), "refused"),
+        ((ConnectionResetError, BrokenPipeError, ConnectionAbortedError), "reset"),
+        ((http.client.RemoteDisconnected, b.ConnectionClosedError), "reset"),
+        ((b.ReadTimeoutError, u.ReadTimeoutError), "stalled"),
+        # a subclass of ConnectTimeoutError, though nothing timed out: its cause says what did
+        ((u.NewConnectionError,), None),
+        ((TimeoutError, b.ConnectTimeoutError, u.ConnectTimeoutError), "timeout"),
+    )
 
 
 def crt_failure(name: str) -> Failure:

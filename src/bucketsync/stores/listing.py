@@ -1,11 +1,12 @@
-"""A fast object listing: botocore signs the request, we send it and parse the XML.
+"""A fast object listing: the request is presigned, we send it and parse the XML.
 
 botocore's response parsing bounds a no-change sync of many small files
 (benchmark S2 reports bucketsync against a boto3-paginator floor). Here each
-page is a presigned ListObjectsV2 URL (`Connection.presign`: botocore's signer
-with the session's credentials for a named endpoint, else the client, which
-resolves the endpoint, addressing style and region), fetched with urllib3
-(tried as the shared `RetryPolicy` says) by a helper thread one page ahead, so the
+page is a presigned ListObjectsV2 URL (`Connection.presign`: signed by `sigv4`
+with credentials from the environment, or botocore's signer with the session's,
+for a named endpoint; else by the client, which resolves the endpoint, addressing
+style and region), fetched over kept-alive `http.client` connections (`pool.Pool`;
+tried as the shared `RetryPolicy` says) by a helper thread one page ahead, so the
 server's time overlaps the merge. A page is a flat, known shape: one regular
 expression pass picks the fields each object needs, rather than building an
 ElementTree. Keys are requested URL-encoded, as botocore does, so keys with
@@ -26,13 +27,12 @@ from datetime import datetime, timezone
 from typing import TYPE_CHECKING, Any
 from urllib.parse import unquote_plus
 
-import urllib3
-
 from .. import errors
 from ..entries import RemoteObject
 from ..keyrange import EVERYTHING, KeyRange
 from . import proxy_configured
-from .errors import error_for, failure_of, unreachable
+from .errors import error_for, unreachable
+from .pool import Answer, Pool, Unanswered
 from .retry import Failure, log, retried, status_failure
 
 if TYPE_CHECKING:
@@ -70,10 +70,9 @@ class FastLister:
         self._presign = presign
         self._counter = counter
         self._policy = settings.retry_policy
-        timeout = urllib3.Timeout(connect=settings.connect_timeout, read=settings.read_timeout)
         # Ranges of a listing go out side by side: a connection each, kept for the next page.
         size = max(2, settings.max_connections)
-        self._http = urllib3.PoolManager(retries=False, timeout=timeout, maxsize=size)
+        self._http = Pool(settings.connect_timeout, settings.read_timeout, size)
 
     @staticmethod
     def usable() -> bool:
@@ -90,9 +89,7 @@ class FastLister:
         """The objects of `span` below the prefix, a page at a time: the listing starts
         after `span.lo` (StartAfter) and stops at the first page that goes past `span.hi`.
         With `ahead`, a helper thread fetches the next page while this one is used."""
-        params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url"}
-        if span.lo is not None:
-            params["StartAfter"] = prefix + span.lo
+        params = _params(bucket, prefix, span)
         what = f"s3://{bucket}/{prefix}"
         with ThreadPoolExecutor(1, thread_name_prefix="bucketsync-list") as helper:
             fetch = helper.submit if ahead else _now
@@ -109,12 +106,17 @@ class FastLister:
                 if not token:
                     return
 
+    def first(self, bucket: str, prefix: str, span: KeyRange) -> tuple[list[RemoteObject], bool]:
+        """The first page of `span` (one request), and whether more of its keys follow."""
+        page = self._page(_params(bucket, prefix, span), prefix, f"s3://{bucket}/{prefix}")
+        found = page.objects
+        more = bool(page.next_token) and not (found and span.reached(found[-1].rel))
+        return [o for o in found if not span.past(o.rel)], more
+
     def folders(self, bucket: str, prefix: str, span: KeyRange = EVERYTHING) -> list[str]:
         """The first page of the common prefixes one level below the prefix, in `span`
         (one Delimiter request), relative to the prefix."""
-        params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url", "Delimiter": "/"}
-        if span.lo is not None:
-            params["StartAfter"] = prefix + span.lo
+        params = {**_params(bucket, prefix, span), "Delimiter": "/"}
         page = self._page(params, prefix, f"s3://{bucket}/{prefix}")
         return [f for f in page.folders if f in span]
 
@@ -128,19 +130,20 @@ class FastLister:
             )
         return parse_page(response.data, prefix, what)
 
-    def _get(self, url: str, what: str) -> urllib3.BaseHTTPResponse:
+    def _get(self, url: str, what: str) -> Answer:
         """GET a page, tried as the retry policy says; the last answer (any status)."""
         for attempt in itertools.count(1):
             failure: Failure | None
             try:
-                response = self._http.request("GET", url)
-            except urllib3.exceptions.HTTPError as e:
-                failure = failure_of(e)
+                response = self._http.get(url)
+            except Unanswered as e:
+                failure = e.failure
                 delay = self._policy.pause(attempt, failure)
                 self._count()
                 retried(attempt, delay, "ListObjectsV2", what, failure)
                 if delay is None:
-                    raise unreachable(failure, url, what, type(e).__name__) from e
+                    cause = e.__cause__ or e
+                    raise unreachable(failure, url, what, type(cause).__name__) from cause
             else:
                 self._count()
                 log.debug("ListObjectsV2 %s -> %d (try %d)", what, response.status, attempt)
@@ -156,6 +159,14 @@ class FastLister:
     def _count(self) -> None:
         if self._counter is not None:
             self._counter(event_name="before-send.s3.ListObjectsV2")
+
+
+def _params(bucket: str, prefix: str, span: KeyRange) -> dict[str, str]:
+    """A ListObjectsV2 request for the keys of `span` below the prefix (from its start)."""
+    params = {"Bucket": bucket, "Prefix": prefix, "EncodingType": "url"}
+    if span.lo is not None:
+        params["StartAfter"] = prefix + span.lo
+    return params
 
 
 def parse_page(body: bytes, prefix: str, what: str = "listing") -> Page:

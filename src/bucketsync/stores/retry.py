@@ -84,8 +84,9 @@ class BotocoreRetries:
     its query or headers) and status or failure, with the try's number.
     """
 
-    def __init__(self, policy: RetryPolicy) -> None:
+    def __init__(self, policy: RetryPolicy, gate: Any = None) -> None:
         self.policy = policy
+        self.gate = gate  # a window.BotocoreGate, told each answer (or None)
 
     def __call__(
         self,
@@ -109,6 +110,8 @@ class BotocoreRetries:
             code = str((response[1] or {}).get("Error", {}).get("Code", ""))
             log.debug("%s %s -> %d (try %d)", kind, key, status, attempts)
             failure, why = status_failure(status, code), f"HTTP {status} {code}".strip()
+        if self.gate is not None:
+            self.gate.answered(failure)
         if failure is None:
             return None
         delay = self.policy.pause(attempts, failure)
@@ -116,8 +119,12 @@ class BotocoreRetries:
         return delay
 
 
-def install(client: Any, policy: RetryPolicy) -> None:
-    """Make a botocore S3 client retry by `policy` instead of by its own rules."""
+def install(client: Any, policy: RetryPolicy, gate: Any = None) -> None:
+    """Make a botocore S3 client retry by `policy` instead of by its own rules, and send
+    its requests through `gate` (a window.BotocoreGate), if given."""
     events = client.meta.events
     events.unregister("needs-retry.s3", unique_id="retry-config-s3")
-    events.register("needs-retry.s3", BotocoreRetries(policy), unique_id="bucketsync-retries")
+    retries = BotocoreRetries(policy, gate)
+    events.register("needs-retry.s3", retries, unique_id="bucketsync-retries")
+    if gate is not None:
+        events.register("before-send.s3", gate.before_send, unique_id="bucketsync-window")

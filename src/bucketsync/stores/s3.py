@@ -13,12 +13,6 @@ from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
-from urllib.parse import quote
-
-import botocore.exceptions as bexc
-from botocore.auth import S3SigV4QueryAuth
-from botocore.awsrequest import AWSRequest
-from botocore.credentials import EnvProvider
 
 from .. import errors
 from ..compare import RemoteFacts, md5_from_metadata
@@ -28,9 +22,11 @@ from ..location import S3Location
 from ..options import ENDPOINT
 from .body import DirectBody
 from .crt import SMALL_OBJECT, CrtTransport, Reply
-from .errors import translated
+from .errors import botocore_errors, translated
 from .listing import FastLister
 from .retry import RetryPolicy, install
+from .sigv4 import Keys, environment_keys, listing_url
+from .window import BotocoreGate, Window
 
 METADATA_CRC64 = "crc64nvme"
 _CHECKSUM_FIELDS = {
@@ -112,7 +108,10 @@ def named_endpoint(settings: ClientSettings) -> str | None:
 
 
 def make_client(
-    settings: ClientSettings, counter: RequestCounter | None = None, session: Any = None
+    settings: ClientSettings,
+    counter: RequestCounter | None = None,
+    session: Any = None,
+    gate: BotocoreGate | None = None,
 ) -> Any:
     """A botocore S3 client from botocore's standard credential and endpoint chain.
 
@@ -123,10 +122,10 @@ def make_client(
     session = session or make_session(settings)
     named = named_endpoint(settings)
     try:
-        client = _client(session, settings, path_style=bool(named))
+        client = _client(session, settings, gate, path_style=bool(named))
         if not named and "amazonaws.com" not in client.meta.endpoint_url:
-            client = _client(session, settings, path_style=True)
-    except (bexc.NoRegionError, ValueError) as e:
+            client = _client(session, settings, gate, path_style=True)
+    except (botocore_errors().NoRegionError, ValueError) as e:
         raise errors.UsageError(f"cannot configure the S3 client: {e}") from e
     if counter is not None:
         client.meta.events.register("before-send.s3", counter)
@@ -160,6 +159,8 @@ class Connection:
         self._session: Any = None
         self._client: Any = None
         self._lock = threading.RLock()
+        # botocore's requests (HEAD checks, GETs, PUTs, parts) in flight: see window.py
+        self.gate = BotocoreGate(Window(settings.max_connections, name="botocore"))
         if settings.profile:
             _ = self.session  # an unknown profile is a usage error, at once
 
@@ -184,7 +185,7 @@ class Connection:
         if self._client is None:
             with self._lock:
                 if self._client is None:
-                    self._client = make_client(self.settings, self.counter, self.session)
+                    self._client = make_client(self.settings, self.counter, self.session, self.gate)
         return self._client
 
     @property
@@ -202,12 +203,14 @@ class Connection:
     def credentials(self) -> Any:
         """The credentials the chain finds, or None."""
         if self._session is None and not self.settings.profile:
+            from botocore.credentials import EnvProvider
+
             found = EnvProvider().load()  # the first place botocore's chain looks
             if found is not None:
                 return found
         try:
             return self.session.get_credentials()
-        except bexc.BotoCoreError:
+        except botocore_errors().BotoCoreError:
             return None
 
     def presign(self, operation: str, params: dict[str, str], expires: int = 900) -> str:
@@ -222,30 +225,25 @@ class Connection:
     def _presign_path_style(self, operation: str, params: dict[str, str], expires: int) -> str:
         if operation != "list_objects_v2":
             raise ValueError(f"cannot presign {operation} without a client")
-        bucket = params["Bucket"]
-        query = {"list-type": "2"}
-        query.update((_QUERY_NAMES[k], v) for k, v in params.items() if k != "Bucket")
-        url = f"{str(self.named).rstrip('/')}/{quote(bucket, safe='')}"
-        request = AWSRequest(method="GET", url=url, params=query)
-        with translated(f"s3://{bucket}"):
-            credentials = self.credentials()
-            if credentials is None:
-                raise bexc.NoCredentialsError()
-            S3SigV4QueryAuth(credentials, "s3", self.region, expires=expires).add_auth(request)
-        return str(request.prepare().url)
+        with translated(f"s3://{params['Bucket']}"):
+            return listing_url(str(self.named), params, self._keys(), self.region, expires)
+
+    def _keys(self) -> Keys:
+        """The chain's credentials as plain keys; from the environment without botocore."""
+        if self._session is None and not self.settings.profile:
+            keys = environment_keys()
+            if keys is not None:
+                return keys
+        credentials = self.credentials()
+        if credentials is None:
+            raise botocore_errors().NoCredentialsError()
+        frozen = credentials.get_frozen_credentials()
+        return Keys(frozen.access_key, frozen.secret_key, frozen.token)
 
 
-_QUERY_NAMES = {
-    "Prefix": "prefix",
-    "EncodingType": "encoding-type",
-    "StartAfter": "start-after",
-    "ContinuationToken": "continuation-token",
-    "MaxKeys": "max-keys",
-    "Delimiter": "delimiter",
-}
-
-
-def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
+def _client(
+    session: Any, settings: ClientSettings, gate: BotocoreGate | None, *, path_style: bool
+) -> Any:
     from botocore.config import Config
 
     config = Config(
@@ -264,7 +262,7 @@ def _client(session: Any, settings: ClientSettings, *, path_style: bool) -> Any:
     client = session.create_client(
         "s3", endpoint_url=settings.endpoint_url, region_name=region, config=config
     )
-    install(client, settings.retry_policy)
+    install(client, settings.retry_policy, gate)
     return client
 
 
@@ -345,7 +343,7 @@ class S3Store:
         with translated(f"s3://{self.bucket}"):
             try:
                 self.client.head_bucket(Bucket=self.bucket)
-            except bexc.ClientError as e:
+            except botocore_errors().ClientError as e:
                 status = e.response.get("ResponseMetadata", {}).get("HTTPStatusCode")
                 if status == 404:
                     raise errors.BucketNotFound(f"s3://{self.bucket}: no such bucket") from e
@@ -381,6 +379,12 @@ class S3Store:
                 yield [o for o in found if not span.past(o.rel)]
                 if found and span.reached(found[-1].rel):
                     return
+
+    def first_page(self, span: KeyRange) -> tuple[list[RemoteObject], bool] | None:
+        """The first page of `span` and whether more of it follows (one request); None
+        when only botocore's paginator can list (a proxy is configured)."""
+        lister = self._fast()
+        return None if lister is None else lister.first(self.bucket, self.location.prefix, span)
 
     def folders(self, span: KeyRange = EVERYTHING) -> list[str]:
         """Common prefixes one level below the prefix, in `span`, relative (one request;
@@ -475,7 +479,7 @@ class S3Store:
         with translated(key):
             try:
                 return self.client.get_object(**kwargs)
-            except bexc.ClientError as e:
+            except botocore_errors().ClientError as e:
                 if e.response.get("ResponseMetadata", {}).get("HTTPStatusCode") == 304:
                     return None
                 raise
@@ -584,7 +588,7 @@ class S3Store:
         with translated(key):
             try:
                 self.client.delete_object(Bucket=self.bucket, Key=key, IfMatch=f'"{etag}"')
-            except bexc.ClientError as e:
+            except botocore_errors().ClientError as e:
                 if e.response.get("Error", {}).get("Code") != "NotImplemented":
                     raise
                 self._delete_unless_changed(key, etag)

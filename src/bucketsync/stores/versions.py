@@ -247,6 +247,10 @@ class VersionStore(S3Store):
     def can_send(self) -> bool:
         return False
 
+    def first_page(self, span: KeyRange) -> None:
+        """None: a first listing here is `pages`, the versions' own (ranges.first_listing)."""
+        return None
+
     def head(self, key: str, *, part_number: int | None = None) -> RemoteFacts:
         pin = self._pin(key)
         if pin is None:
