@@ -47,7 +47,8 @@ class Mirror:
       or by a sync) is used without asking the server; None asks every time.
     - offline: when the endpoint cannot be reached and a local copy exists, "warn"
       uses it with an `OfflineWarning`, "ignore" uses it silently, "error" raises.
-    - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...).
+    - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...);
+      `cluster` (a Dask address or Client) runs `pull()` and `push()` on a cluster.
 
     A local change (written with ``open(key, "w")``) is kept by `path()` until
     `push()` or `sync()` uploads it. If the server's copy changed too, `path()` keeps
@@ -70,6 +71,7 @@ class Mirror:
         self._pin = None if lock is None and at is None else MirrorPin(self.location, lock, at)
         self.max_age = _max_age(max_age)
         self.offline = _offline(offline)
+        self._cluster = options.pop("cluster", None)  # pull() and push() run on it
         self._options = dict(options)
         self._sync_options = _checked(options)  # fails early on a bad option
         local = LOCAL("local", local)
@@ -210,8 +212,10 @@ class Mirror:
     ) -> Report:
         """`sync()` with this Mirror's options, its requests counted in `requests`;
         `spare_changed` leaves alone (as a conflict) a path changed on both sides."""
+        options = dict(options)
+        cluster = options.pop("cluster", self._cluster)
         merged = api._options({**self._options, **options})
-        report = api.run_sync(src, dst, merged, spare_changed=spare_changed)
+        report = api.run_sync(src, dst, merged, spare_changed=spare_changed, cluster=cluster)
         with self._lock:
             self._sent.update(report.requests)
         return report

@@ -44,6 +44,7 @@ class Report:
     bytes_hashed: int = 0
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
+    cluster: dict[str, int] | None = None  # run on a Dask cluster: {"workers", "ranges"}
 
     @property
     def failed(self) -> int:
@@ -68,25 +69,31 @@ class Report:
         return self.plan.unchanged
 
     def to_dict(self) -> dict[str, Any]:
+        summary = self._summary()
+        if self.cluster is not None:
+            summary["cluster"] = dict(self.cluster)
         return {
             "source": self.plan.source,
             "destination": self.plan.destination,
             "dry_run": self.dry_run,
             "actions": [a.to_dict() for a in self.plan.actions],
-            "summary": {
-                "uploaded": self.uploaded,
-                "downloaded": self.downloaded,
-                "deleted": self.deleted,
-                "unchanged": self.unchanged,
-                "failed": self.failed,
-                "conflicts": self.conflicts,
-                "bytes_transferred": self.bytes_transferred,
-                "bytes_hashed": self.bytes_hashed,
-                "requests": dict(self.requests),
-                "seconds": round(self.seconds, 3),
-            },
+            "summary": summary,
             "errors": [e.to_dict() for e in self.errors],
             "skipped": [n.to_dict() for n in self.plan.skipped],
+        }
+
+    def _summary(self) -> dict[str, Any]:
+        return {
+            "uploaded": self.uploaded,
+            "downloaded": self.downloaded,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "conflicts": self.conflicts,
+            "bytes_transferred": self.bytes_transferred,
+            "bytes_hashed": self.bytes_hashed,
+            "requests": dict(self.requests),
+            "seconds": round(self.seconds, 3),
         }
 
     def summary_line(self) -> str:

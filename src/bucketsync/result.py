@@ -36,6 +36,7 @@ class RangeResult:
     bytes_hashed: int = 0
     bytes_transferred: int = 0
     requests: dict[str, int] = field(default_factory=dict)
+    interrupted: bool = False  # stopped part-way: what finished is in it
 
     @classmethod
     def of(cls, job: Job, planned: Planned, outcome: Outcome) -> RangeResult:
@@ -53,6 +54,15 @@ class RangeResult:
             job.stats.bytes_transferred,
             job.stats.requests.as_dict(),
         )
+
+
+class RangeInterrupted(KeyboardInterrupt):
+    """A range stopped part-way (Ctrl-C, or told to stop); `result` holds what finished."""
+
+    def __init__(self, result: RangeResult) -> None:
+        super().__init__()
+        result.interrupted = True
+        self.result = result
 
 
 def report_of(results: list[RangeResult], dry_run: bool) -> Report:
