@@ -12,6 +12,8 @@ from __future__ import annotations
 import contextlib
 import logging
 import re
+import signal
+import threading
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -101,17 +103,31 @@ def connected(cluster: object) -> Iterator[Any]:
 @contextlib.contextmanager
 def _local(distributed: Any, workers: int) -> Iterator[Any]:
     """A LocalCluster of `workers` processes (one thread each), stopped at the end."""
-    with (
-        distributed.LocalCluster(
+    with _shielded():
+        local = distributed.LocalCluster(
             n_workers=workers,
             threads_per_worker=1,
             processes=True,
-            dashboard_address=None,
+            dashboard_address=":0",
             silence_logs=logging.ERROR,
-        ) as local,
-        distributed.Client(local) as client,
-    ):
+        )
+    with local, distributed.Client(local) as client:
         yield client
+
+
+@contextlib.contextmanager
+def _shielded() -> Iterator[None]:
+    """Processes started in the block ignore SIGINT (their Python keeps it ignored): a
+    terminal's Ctrl-C reaches the client alone, which tells the workers to stop
+    between files. A Ctrl-C while they start (a few seconds) is ignored too."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    before = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, before)
 
 
 @contextlib.contextmanager
