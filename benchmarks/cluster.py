@@ -129,6 +129,7 @@ def _run(
     if client is not None:
         options["cluster"] = client
     before_server, before_link = view.cpu_seconds(), view.link_stats() or {}
+    before_workers = _workers_cpu(client)
     cpu, load = time.process_time(), os.getloadavg()[0]
     started = time.monotonic()
     report = bucketsync.sync(src, dst, progress=False, **options)
@@ -146,12 +147,18 @@ def _run(
         "jobs_each": jobs,
         "seconds": round(seconds, 2),
         "client_cpu_s": round(time.process_time() - cpu, 2),
+        "workers_cpu_s": round(_workers_cpu(client) - before_workers, 2),
         "server_cpu_s": round(view.cpu_seconds() - before_server, 2),
         "proxy_cpu_s": round(after_link.get("cpu_s", 0) - before_link.get("cpu_s", 0), 2),
         "requests": report.requests,
         "cluster": report.cluster,
         "load": round(load, 2),
     }
+
+
+def _workers_cpu(client: Any) -> float:
+    """CPU seconds of every worker process so far (0 without a cluster)."""
+    return 0.0 if client is None else float(sum(client.run(time.process_time).values()))
 
 
 def _table(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
@@ -165,8 +172,8 @@ def _table(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
         " (W x this time).",
         "",
         "| direction | setup | jobs each | seconds | speedup | efficiency"
-        " | client CPU s | server CPU s | proxy CPU s | ranges |",
-        "|---|---|---|---|---|---|---|---|---|---|",
+        " | client CPU s | workers CPU s | server CPU s | proxy CPU s | ranges |",
+        "|---|---|---|---|---|---|---|---|---|---|---|",
     ]
     for direction in ("push", "pull"):
         mine = [r for r in rows if r["direction"] == direction]
@@ -179,7 +186,8 @@ def _table(meta: dict[str, Any], rows: list[dict[str, Any]]) -> str:
             ranges = (r["cluster"] or {}).get("ranges", "")
             lines.append(
                 f"| {direction} | {r['setup']} | {r['jobs_each']} | {r['seconds']} | {speedup}"
-                f" | {eff} | {r['client_cpu_s']} | {r['server_cpu_s']} | {r['proxy_cpu_s']}"
+                f" | {eff} | {r['client_cpu_s']} | {r['workers_cpu_s']} | {r['server_cpu_s']}"
+                f" | {r['proxy_cpu_s']}"
                 f" | {ranges} |"
             )
     return "\n".join(lines) + "\n"
