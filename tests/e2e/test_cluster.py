@@ -275,7 +275,9 @@ def test_workers_that_cannot_see_the_folder_stop_the_sync(moto_s3: S3Env, tmp_pa
     assert not [p for p in tree.rglob("*") if ".bucketsync-tmp-" in p.name]
 
 
-def test_a_cluster_that_cannot_be_used_is_one_error_line(moto_s3: S3Env, tmp_path: Path) -> None:
+def test_a_cluster_that_cannot_be_used_is_one_error_line(
+    moto_s3: S3Env, client: Any, tmp_path: Path
+) -> None:
     tree = tmp_path / "tree"
     make_tree(tree, 3)
     runs = {
@@ -288,6 +290,10 @@ def test_a_cluster_that_cannot_be_used_is_one_error_line(moto_s3: S3Env, tmp_pat
         assert len(done.stderr.strip().splitlines()) == 1 and message in done.stderr
     with pytest.raises(bucketsync.UsageError, match="cluster must be"):
         bucketsync.sync(tree, moto_s3.url("x"), cluster="tcp://nowhere")
+    for src, dst in ((tree, "s3://no-such-bucket/x"), ("s3://no-such-bucket/x", tmp_path / "p")):
+        with pytest.raises(bucketsync.BucketNotFound):  # every range's error: the sync's
+            bucketsync.sync(src, dst, cluster=client)
+    assert not (tmp_path / "p").exists()
     assert moto_s3.keys("x/") == []
 
 

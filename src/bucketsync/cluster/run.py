@@ -55,8 +55,10 @@ def run(spec: SyncSpec, cluster: object, *, spare_changed: bool = False) -> Repo
         address.connected(cluster) as client,
         api.exclusive(job),
     ):
+        workers = len(client.scheduler_info(n_workers=-1)["workers"])
+        spans = cuts.cut(job, max(1, workers))  # a pull's first request: no bucket, no folder
         _see(client, job)
-        ran = _run_ranges(client, job, spare_changed)
+        ran = _run_ranges(client, job, spans, spare_changed)
         report = _report(job, ran)
         if not job.options.dry_run:
             _deletes(job, report, ran)
@@ -80,11 +82,9 @@ def _see(client: Any, job: Job) -> None:
     sight.check(client, job.root, write=True)
 
 
-def _run_ranges(client: Any, job: Job, spare_changed: bool) -> Ran:
+def _run_ranges(client: Any, job: Job, spans: list[KeyRange], spare_changed: bool) -> Ran:
     """Send every range as a task; save each result as it comes; stop on an interrupt."""
     distributed = address.dask()
-    workers = len(client.scheduler_info(n_workers=-1)["workers"])
-    spans = cuts.cut(job, max(1, workers))
     spec = _portable(job)
     stop = f"bucketsync-stop-{secrets.token_hex(8)}"
     futures = {
