@@ -232,6 +232,9 @@ def _shown(span: KeyRange) -> str:
     return f"({span.lo or ''!r}, {span.hi or ''!r}]"
 
 
+RANGE_BAR_FORMAT = "{desc}: {done} [{elapsed}, {speed}{postfix}]"  # sizes in binary units
+
+
 class RangeBar:
     """The client's progress bar: bytes and files moved, fed range by range."""
 
@@ -240,7 +243,7 @@ class RangeBar:
         self._ranges, self._done, self._files = ranges, 0, 0
         if shown(enabled) and ranges:
             self._bar = bar_type()(
-                total=None, unit="B", desc="bucketsync", unit_scale=True, unit_divisor=1024
+                total=None, unit="B", desc="bucketsync", bar_format=RANGE_BAR_FORMAT
             )
 
     def done(self, result: RangeResult) -> None:
