@@ -48,7 +48,7 @@ def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
             env.setenv(name, value)
         env.delenv("AWS_ENDPOINT_URL", raising=False)  # the client names its endpoint
         cluster = distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None
+            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=":0"
         )
     with cluster, distributed.Client(cluster) as c:
         yield c
@@ -251,7 +251,7 @@ def test_workers_that_cannot_see_the_folder_stop_the_sync(moto_s3: S3Env, tmp_pa
         pytest.skip("no user and mount namespaces here (unshare -Urm)")
     tree = tmp_path / "hidden" / "tree"
     make_tree(tree, 10)
-    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=None) as scheduler:
+    with distributed.LocalCluster(n_workers=0, processes=True, dashboard_address=":0") as scheduler:
         script = (
             f"mount -t tmpfs none {tree.parent} && mkdir {tree} &&"
             f" exec {sys.executable} -m distributed.cli.dask_worker {scheduler.scheduler_address}"
