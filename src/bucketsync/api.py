@@ -12,7 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from . import guard, resume
-from .errors import LocalFolderError
+from .errors import LocalFolderError, UsageError
 from .job import Job, SyncSpec
 from .location import S3Location, parse_pair
 from .locking import folder_lock
@@ -21,7 +21,7 @@ from .plan import Plan
 from .planner import Planned, make_plan, sorted_if_needed
 from .progress import Progress, shown
 from .report import Report, Stats
-from .result import RangeResult
+from .result import RangeInterrupted, RangeResult
 from .state import StateDB
 from .stores.s3 import ClientSettings, Connection, S3Store
 from .transfer import Outcome, execute
@@ -33,7 +33,9 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     Exactly one side is an ``s3://bucket/prefix`` URL, the other a local folder.
     Options: delete, dry_run, include, exclude, jobs, endpoint_url, profile,
     compare ("content", "size", "size-mtime"), progress, follow_symlinks,
-    connect_timeout, read_timeout, max_attempts, lock_timeout. Two syncs of one
+    connect_timeout, read_timeout, max_attempts, lock_timeout; cluster (a Dask
+    scheduler's address, "local:N" or a `distributed.Client`: the sync runs as key
+    ranges on its workers, see docs/cluster.md). Two syncs of one
     local folder never run at once: the second waits (up to `lock_timeout` s).
     Interrupted (Ctrl-C, a kernel interrupt), it stops within about a second,
     records what finished and raises KeyboardInterrupt.
@@ -43,11 +45,12 @@ def sync(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: An
     pulls the prefix as it was then; write_lock (a path) writes the lockfile of
     what the sync left.
     """
+    cluster = options.pop("cluster", None)
     if pins_wanted(options):
         from . import pinned  # with lockfiles and versions: not at start-up
 
-        return pinned.sync(src, dst, **options)
-    return run(make_spec(src, dst, _options(options)))
+        return pinned.sync(src, dst, **_no_cluster(cluster, options))
+    return run_on(make_spec(src, dst, _options(options)), cluster)
 
 
 def run_sync(
@@ -56,10 +59,20 @@ def run_sync(
     opts: SyncOptions,
     *,
     spare_changed: bool = False,
+    cluster: object | None = None,
 ) -> Report:
     """`sync` with checked options; `spare_changed` leaves alone (as a conflict) a path
     changed on both sides since they were last identical (Mirror's pull and push)."""
-    return run(make_spec(src, dst, opts), spare_changed=spare_changed)
+    return run_on(make_spec(src, dst, opts), cluster, spare_changed=spare_changed)
+
+
+def run_on(spec: SyncSpec, cluster: object | None, *, spare_changed: bool = False) -> Report:
+    """`run`, on a Dask cluster when one is given (an address or a Client)."""
+    if cluster is None:
+        return run(spec, spare_changed=spare_changed)
+    from .cluster import run as on_cluster
+
+    return on_cluster.run(spec, cluster, spare_changed=spare_changed)
 
 
 def run(spec: SyncSpec, *, spare_changed: bool = False) -> Report:
@@ -73,14 +86,14 @@ def run_job(job: Job, *, spare_changed: bool = False, vouch: bool = True) -> Rep
     `VersionStore`, say); `vouch` False leaves the scope's `max_age` stamp alone."""
     opts = job.options
     started, started_at = time.monotonic(), time.time()
-    with _exclusive(job):
+    with exclusive(job):
         planned = _plan(job)
         if spare_changed:
             guard.spare_changed(job, planned.plan)
         guard.withhold_deletes(planned.plan, opts.max_delete, {})
         report = Report(planned.plan, dry_run=opts.dry_run, errors=list(planned.plan.problems))
         if not opts.dry_run:
-            _make_root(job)
+            make_root(job)
             _transfer(job, report)
             if vouch:
                 _sweep(job, planned, report, started_at)
@@ -88,7 +101,7 @@ def run_job(job: Job, *, spare_changed: bool = False, vouch: bool = True) -> Rep
     return report
 
 
-def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
+def exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
     """The folder's lock for a sync that changes things; nothing for a dry run."""
     if job.options.dry_run:
         return contextlib.nullcontext()
@@ -97,13 +110,23 @@ def _exclusive(job: Job) -> contextlib.AbstractContextManager[None]:
 
 def diff(src: str | os.PathLike[str], dst: str | os.PathLike[str], **options: Any) -> Plan:
     """The plan `sync` would carry out, with a reason for each action; moves nothing."""
+    cluster = options.pop("cluster", None)
     if pins_wanted(options):
         from . import pinned  # with lockfiles and versions: not at start-up
 
-        return pinned.diff(src, dst, **options)
+        return pinned.diff(src, dst, **_no_cluster(cluster, options))
     opts = dataclasses.replace(_options(options), dry_run=True)
+    if cluster is not None:
+        return run_on(make_spec(src, dst, opts), cluster).plan
     with open_job(src, dst, opts) as job:
         return plan_job(job)
+
+
+def _no_cluster(cluster: object, options: dict[str, Any]) -> dict[str, Any]:
+    """The options of a pinned pull, which runs on this machine only."""
+    if cluster is not None:
+        raise UsageError("a pinned pull (lock, at) runs on one machine: give no cluster")
+    return options
 
 
 def plan_job(job: Job) -> Plan:
@@ -167,27 +190,46 @@ def _plan(job: Job) -> Planned:
 
 def _planned(job: Job) -> Planned:
     """The plan of the job's key range (sorted in memory if the server does not sort)."""
-    _check_root(job)
+    check_root(job)
     return sorted_if_needed(job, make_plan)
 
 
-def run_range(job: Job) -> RangeResult:
+def run_range(job: Job, *, spare_changed: bool = False, hold_deletes: bool = False) -> RangeResult:
     """Plan and carry out the job's key range; what it did, as plain data.
 
     Writes nothing to the state database: the process that owns it saves the result
     (`save_range`). Ranges are idempotent (downloads land by rename, uploads are
     conditional), so a range run again after a lost result does no harm.
+    `spare_changed` as for `run_sync`; `hold_deletes` leaves the deletes that clear no
+    way to the caller (they stay in the plan, not done). Interrupted, it raises
+    `RangeInterrupted`, a KeyboardInterrupt holding what finished.
     """
     planned = _planned(job)
+    if spare_changed:
+        guard.spare_changed(job, planned.plan)
     outcome = Outcome()
     if not job.options.dry_run:
-        _make_root(job)
-        progress = Progress(planned.plan.bytes, len(planned.plan), False)
+        make_root(job)
+        plan = _doable(planned.plan, hold_deletes)
+        progress = Progress(plan.bytes, len(plan), False)
         try:
-            execute(job, planned.plan, progress, outcome)
+            execute(job, plan, progress, outcome)
+        except KeyboardInterrupt as e:
+            raise RangeInterrupted(RangeResult.of(job, planned, outcome)) from e
         finally:
             progress.close()
     return RangeResult.of(job, planned, outcome)
+
+
+def _doable(plan: Plan, hold_deletes: bool) -> Plan:
+    """The plan's actions to carry out now: no conflict (left alone), and no delete that
+    clears no way when deletes are held."""
+    actions = [
+        a
+        for a in plan.actions
+        if a.action != "conflict" and not (hold_deletes and a.action == "delete" and not a.clears)
+    ]
+    return plan if len(actions) == len(plan.actions) else dataclasses.replace(plan, actions=actions)
 
 
 def save_range(job: Job, result: RangeResult) -> None:
@@ -197,7 +239,7 @@ def save_range(job: Job, result: RangeResult) -> None:
     job.state.forget(job.scope, [*result.stale, *result.forgotten])
 
 
-def _check_root(job: Job) -> None:
+def check_root(job: Job) -> None:
     """Fail once, before any work, if the local folder cannot be read (a push) or,
     as far as can be told without creating it, created (a pull)."""
     try:
@@ -209,7 +251,7 @@ def _check_root(job: Job) -> None:
         raise _folder_error(job, e) from e
 
 
-def _make_root(job: Job) -> None:
+def make_root(job: Job) -> None:
     """Create a pull's folder once: a folder that cannot be made is one error, not one per file."""
     if not job.push:
         try:

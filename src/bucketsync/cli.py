@@ -55,6 +55,7 @@ def _parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     sync = commands.add_parser("sync", help="make DST identical to SRC")
     _common(sync)
+    _cluster(sync)
     _changes(sync)
     _pins(sync, write=True)
     bisync = commands.add_parser(
@@ -72,6 +73,7 @@ def _parser() -> argparse.ArgumentParser:
     )
     diff = commands.add_parser("diff", help="show the plan, with a reason per file; move nothing")
     _common(diff)
+    _cluster(diff)
     diff.add_argument("--exit-code", action="store_true", help="exit 1 when there are differences")
     _pins(diff, write=False)
     _snapshot_parser(commands)
@@ -100,6 +102,18 @@ def _changes(p: argparse.ArgumentParser) -> None:
         default=None,
         metavar="N",
         help="more deletes than N on a side: delete none of them, do the rest, exit 1",
+    )
+
+
+def _cluster(p: argparse.ArgumentParser) -> None:
+    from .cluster.address import CLUSTER
+
+    p.add_argument(
+        "--cluster",
+        type=CLUSTER.flag,
+        metavar="ADDRESS",
+        help="run as key ranges on a Dask cluster: tcp://HOST:PORT (a scheduler) or"
+        " local:N (N worker processes here); needs bucketsync[dask]",
     )
 
 
@@ -233,6 +247,7 @@ _PASSED = (
     "write_lock",
     "download",
     "no_state",
+    "cluster",
 )
 
 

@@ -58,7 +58,10 @@ class Record(NamedTuple):
     verified_at: float
 
     def local_matches(self, local: LocalFile) -> bool:
-        return not self.racy and self.fingerprint == local.fingerprint
+        """Whether the file is the recorded version, by all of its fingerprint but the
+        device number: that may differ between machines that mount one shared file
+        system (NFS), and between boots, for the very same file."""
+        return not self.racy and self.fingerprint[1:] == local.fingerprint[1:]
 
     def remote_matches(self, remote: RemoteObject) -> bool:
         return self.etag == remote.etag and self.remote_size == remote.size

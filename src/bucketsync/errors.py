@@ -81,6 +81,13 @@ class StateError(BucketsyncError, OSError):
     exit_code = 2
 
 
+class ClusterError(BucketsyncError, ConnectionError):
+    """A Dask cluster cannot run the sync: Dask missing, no scheduler or no worker at
+    the address, or workers that cannot see the local folder."""
+
+    exit_code = 2
+
+
 class SideVanished(NotFound):
     """A side of a two-way sync is empty or missing while the state database knew files
     there (an unmounted folder, a wrong prefix): nothing is deleted on the other side."""

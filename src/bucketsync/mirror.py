@@ -52,7 +52,8 @@ class Mirror:
       default $BUCKETSYNC_CACHE_MAX, else none): after a download into it, the least
       recently used copies go until it fits, never a local change not pushed, a copy
       open for reading (through `open()` or fsspec) or one under a running sync.
-    - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...).
+    - options: as for `sync()` (endpoint_url, profile, jobs, progress, delete, ...);
+      `cluster` (a Dask address or Client) runs `pull()` and `push()` on a cluster.
 
     A local change (written with ``open(key, "w")``) is kept by `path()` until
     `push()` or `sync()` uploads it. If the server's copy changed too, `path()` keeps
@@ -78,6 +79,7 @@ class Mirror:
         self.offline = _offline(offline)
         self.max_size: int | None = cachesize.SIZE("max_size", max_size)
         cachesize.cap(self.max_size)  # a bad $BUCKETSYNC_CACHE_MAX fails here, not later
+        self._cluster = options.pop("cluster", None)  # pull() and push() run on it
         self._options = dict(options)
         self._sync_options = _checked(options)  # fails early on a bad option
         local = LOCAL("local", local)
@@ -229,8 +231,10 @@ class Mirror:
     ) -> Report:
         """`sync()` with this Mirror's options, its requests counted in `requests`;
         `spare_changed` leaves alone (as a conflict) a path changed on both sides."""
+        options = dict(options)
+        cluster = options.pop("cluster", self._cluster)
         merged = api._options({**self._options, **options})
-        report = api.run_sync(src, dst, merged, spare_changed=spare_changed)
+        report = api.run_sync(src, dst, merged, spare_changed=spare_changed, cluster=cluster)
         with self._lock:
             self._sent.update(report.requests)
         return report

@@ -49,6 +49,7 @@ class Report:
     requests: dict[str, int] = field(default_factory=dict)
     seconds: float = 0.0
     resumed: set[str] = field(default_factory=set)  # paths whose transfer was resumed
+    cluster: dict[str, int] | None = None  # run on a Dask cluster: {"workers", "ranges"}
 
     @property
     def failed(self) -> int:
@@ -73,6 +74,9 @@ class Report:
         return self.plan.unchanged
 
     def to_dict(self) -> dict[str, Any]:
+        summary = self._summary()
+        if self.cluster is not None:
+            summary["cluster"] = dict(self.cluster)
         return {
             "source": self.plan.source,
             "destination": self.plan.destination,
@@ -80,20 +84,23 @@ class Report:
             "actions": [
                 {**a.to_dict(), "resumed": a.path in self.resumed} for a in self.plan.actions
             ],
-            "summary": {
-                "uploaded": self.uploaded,
-                "downloaded": self.downloaded,
-                "deleted": self.deleted,
-                "unchanged": self.unchanged,
-                "failed": self.failed,
-                "conflicts": self.conflicts,
-                "bytes_transferred": self.bytes_transferred,
-                "bytes_hashed": self.bytes_hashed,
-                "requests": dict(self.requests),
-                "seconds": round(self.seconds, 3),
-            },
+            "summary": summary,
             "errors": [e.to_dict() for e in self.errors],
             "skipped": [n.to_dict() for n in self.plan.skipped],
+        }
+
+    def _summary(self) -> dict[str, Any]:
+        return {
+            "uploaded": self.uploaded,
+            "downloaded": self.downloaded,
+            "deleted": self.deleted,
+            "unchanged": self.unchanged,
+            "failed": self.failed,
+            "conflicts": self.conflicts,
+            "bytes_transferred": self.bytes_transferred,
+            "bytes_hashed": self.bytes_hashed,
+            "requests": dict(self.requests),
+            "seconds": round(self.seconds, 3),
         }
 
     def summary_line(self) -> str:

@@ -37,6 +37,7 @@ class RangeResult:
     bytes_transferred: int = 0
     requests: dict[str, int] = field(default_factory=dict)
     resumed: list[str] = field(default_factory=list)  # paths whose transfer was resumed
+    interrupted: bool = False  # stopped part-way: what finished is in it
 
     @classmethod
     def of(cls, job: Job, planned: Planned, outcome: Outcome) -> RangeResult:
@@ -55,6 +56,15 @@ class RangeResult:
             job.stats.requests.as_dict(),
             sorted(job.stats.resumed),
         )
+
+
+class RangeInterrupted(KeyboardInterrupt):
+    """A range stopped part-way (Ctrl-C, or told to stop); `result` holds what finished."""
+
+    def __init__(self, result: RangeResult) -> None:
+        super().__init__()
+        result.interrupted = True
+        self.result = result
 
 
 def report_of(results: list[RangeResult], dry_run: bool) -> Report:

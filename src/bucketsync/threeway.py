@@ -21,7 +21,7 @@ each answer means. The table (DESIGN.md "Three-way compare"):
 | row      | same             | absent           | delete local                       |
 | row      | changed?         | absent           | vs ancestor: same: delete local; else conflict |
 
-"same" on the local side is the fingerprint (device, inode, size, times) of the
+"same" on the local side is the fingerprint (inode, size, times; not the device) of the
 row, not racy; a different fingerprint is only a possible change ("changed?"),
 settled by content. On the remote side, "same" is the row's ETag and size.
 """
