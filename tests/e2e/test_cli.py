@@ -54,8 +54,8 @@ def test_sync_json_contract(s3: S3Env, tmp_path: Path) -> None:
     assert out["skipped"] == []
     assert out["dry_run"] is False and out["errors"] == []
     assert out["actions"] == [
-        {"action": "upload", "path": "a.txt", "reason": "new file", "bytes": 1},
-        {"action": "upload", "path": "d/b.txt", "reason": "new file", "bytes": 2},
+        {"action": "upload", "path": "a.txt", "reason": "new file", "bytes": 1, "resumed": False},
+        {"action": "upload", "path": "d/b.txt", "reason": "new file", "bytes": 2, "resumed": False},
     ]
     summary = out["summary"]
     assert set(summary) == {
@@ -98,6 +98,7 @@ def test_dry_run_with_delete_deletes_nothing(s3: S3Env, tmp_path: Path) -> None:
         "path": "extra.txt",
         "reason": "only on the destination (--delete)",
         "bytes": 1,
+        "resumed": False,
     } in out["actions"]
     assert s3.keys() == ["p/extra.txt"]
 

@@ -19,6 +19,7 @@ import threading
 import time
 from collections.abc import Iterator, Mapping
 from pathlib import Path
+from types import SimpleNamespace
 from typing import Any
 
 from bucketsync import api
@@ -26,6 +27,7 @@ from bucketsync.compare import RemoteFacts
 from bucketsync.entries import RemoteObject
 from bucketsync.keyrange import EVERYTHING, KeyRange
 from bucketsync.location import S3Location
+from bucketsync.stores.window import BotocoreGate, Window
 
 PAGE = os.sysconf("SC_PAGE_SIZE")
 
@@ -51,6 +53,8 @@ class FakeStore:
         self.n, self.listed = n, listed
         self.puts = 0
         self.samples: list[int] = []
+        # a job hooks its interrupt into the store's request window, as on S3Store
+        self.connection = SimpleNamespace(gate=BotocoreGate(Window(16)))
         self._lock = threading.Lock()
 
     @property
@@ -68,6 +72,9 @@ class FakeStore:
                 rel(i), self.location.key(rel(i)), len(data), hashlib.md5(data).hexdigest(), 0
             )
         self.samples.append(rss())
+
+    def first_page(self, span: KeyRange) -> None:
+        return None  # as S3Store behind a proxy: the listing is read through pages()
 
     def pages(self, span: KeyRange = EVERYTHING) -> Iterator[list[RemoteObject]]:
         """The listing of a key range, a page of 1,000 at a time (ranges list side by side)."""
